@@ -1,0 +1,81 @@
+#include "core/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace quantscope {
+
+MappedFile::Mode MappedFile::default_mode() {
+  const char* env = std::getenv("QUANTSCOPE_NO_MMAP");
+  return (env && *env && std::strcmp(env, "0") != 0) ? Mode::Read : Mode::Map;
+}
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, Mode mode) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail_input("{}: cannot open: {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail_input("{}: not a regular file", path);
+  }
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = path;
+  f->size_ = uint64_t(st.st_size);
+  if (f->size_ == 0) {
+    ::close(fd);
+    static const uint8_t kEmpty = 0;
+    f->data_ = &kEmpty;
+    return f;
+  }
+  if (mode == Mode::Map) {
+    void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) fail_input("{}: cannot map {} bytes: {}", path, f->size_, std::strerror(errno));
+    f->data_ = static_cast<const uint8_t*>(p);
+    f->mapped_ = true;
+    return f;
+  }
+  try {
+    f->buffer_.reset(new uint8_t[f->size_]);
+  } catch (const std::bad_alloc&) {
+    ::close(fd);
+    fail_input("{}: {} bytes do not fit in memory with memory mapping disabled", path, f->size_);
+  }
+  uint64_t done = 0;
+  while (done < f->size_) {
+    ssize_t r = ::read(fd, f->buffer_.get() + done, f->size_ - done);
+    if (r <= 0) {
+      ::close(fd);
+      fail_input("{}: read failed at byte {}: {}", path, done, r == 0 ? "unexpected end" : std::strerror(errno));
+    }
+    done += uint64_t(r);
+  }
+  ::close(fd);
+  f->data_ = f->buffer_.get();
+  return f;
+}
+
+MappedFile::~MappedFile() {
+  if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_input("{}: cannot open: {}", path, std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) fail_input("{}: read failed", path);
+  return ss.str();
+}
+
+}  // namespace quantscope
