@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The main job on the bundled model (stories260K, a real Llama-architecture model trained on
+# TinyStories): model info, greedy generation, and perplexity on the TinyStories validation text.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh
+qs=build/src/quantscope
+model=data/stories260K.bin
+tok=data/tok512.bin
+$qs info $model --tokenizer $tok
+echo
+echo "== greedy generation (200 positions, as llama2.c run -t 0 -n 200) =="
+$qs generate $model --tokenizer $tok --temp 0 -n 200
+echo
+echo "== perplexity on data/tinystories-valid.txt =="
+for protocol in full-window llama.cpp rolling; do
+  $qs ppl $model --tokenizer $tok --text data/tinystories-valid.txt --ctx 512 --protocol $protocol
+done

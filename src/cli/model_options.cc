@@ -1,0 +1,53 @@
+#include "cli/model_options.h"
+
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace quantscope::cli {
+
+void add_model_options(CLI::App& app, ModelOptions& o) {
+  app.add_option("model", o.model, "checkpoint: llama2.c .bin, Hugging Face directory, or .gguf")->required();
+  app.add_option("--tokenizer", o.tokenizer, "tokenizer file (tokenizer.bin, tokenizer.model, tokenizer.json)");
+  app.add_option("-t,--threads", o.threads, "threads (default: all)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--no-mmap", o.no_mmap, "read weights into memory instead of memory-mapping them");
+}
+
+const Tokenizer& OpenedModel::require_tokenizer() const {
+  if (!tokenizer)
+    fail_input("{}: no tokenizer found beside the model; pass --tokenizer FILE (or use --tokens)", model->path);
+  return *tokenizer;
+}
+
+OpenedModel open_model(const ModelOptions& o) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  if (o.no_mmap) ::setenv("QUANTSCOPE_NO_MMAP", "1", 1);
+  OpenedModel m;
+  m.model = load_model(o.model);
+  m.tokenizer = load_tokenizer(o.model, o.tokenizer, m.model->config.vocab_size);
+  if (m.tokenizer && m.tokenizer->vocab_size() > m.model->config.vocab_size)
+    fail_input("{}: tokenizer has {} tokens but the model's vocabulary is {}", m.tokenizer->source(),
+               m.tokenizer->vocab_size(), m.model->config.vocab_size);
+  return m;
+}
+
+std::vector<int> parse_token_list(const std::string& s, const std::string& flag) {
+  std::vector<int> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    const std::string item = s.substr(i, j - i);
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 0 || v > (1L << 30))
+      fail_input("{}: '{}' is not a token id (expected comma-separated non-negative integers)", flag, item);
+    ids.push_back(int(v));
+    i = j + 1;
+  }
+  if (ids.empty()) fail_input("{}: no token ids given", flag);
+  return ids;
+}
+
+}  // namespace quantscope::cli

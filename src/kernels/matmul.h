@@ -1,0 +1,29 @@
+// Dense matrix products for the fp32 forward pass. Weights are [n, k] row-major (HF [out, in]),
+// stored as f32, f16 or bf16 and widened exactly to fp32 on the fly (never copied whole).
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace quantscope {
+
+struct DenseMatrix {
+  DType dtype = DType::F32;
+  int64_t rows = 0;  // n: output features
+  int64_t cols = 0;  // k: input features
+  const void* data = nullptr;
+};
+
+// y[i, j] = dot_f32(x[i, :], W[j, :]) (+ bias[j]) for i < m, j < n.
+// Every y[i, j] is computed by one thread with the fixed reduction order of dot.h, so the result
+// is bit-identical for any thread count and any m (batch) split.
+void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y);
+
+// Scalar reference: the same arithmetic, one element at a time (tests).
+void matmul_reference(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y);
+
+// Widens row j of w to fp32 (k floats).
+void load_matrix_row(const DenseMatrix& w, int64_t j, float* out);
+
+}  // namespace quantscope

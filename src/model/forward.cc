@@ -1,0 +1,134 @@
+#include "model/forward.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "kernels/dot.h"
+#include "kernels/ops.h"
+
+namespace quantscope {
+
+KVCache::KVCache(const ModelConfig& c, int64_t capacity)
+    : capacity_(capacity), kv_dim_(size_t(c.kv_dim())),
+      k_(size_t(c.num_layers) * size_t(capacity) * kv_dim_), v_(k_.size()) {}
+
+Forward::Forward(const Model& model) : model_(model) {}
+
+const float* Forward::rope_at(int64_t pos) {
+  const int64_t half = model_.config.head_dim / 2;
+  const int64_t have = int64_t(rope_.size()) / (2 * half);
+  if (pos >= have) {
+    const int64_t want = std::max<int64_t>(pos + 1, 2 * have);
+    rope_.resize(size_t(want * 2 * half));
+    for (int64_t p = have; p < want; ++p) {
+      for (int64_t i = 0; i < half; ++i) {
+        // inv_freq_i = theta^(-2i/d) rounded to fp32 (as HF and llama2.c compute it), angle in fp32
+        const float inv_freq = float(1.0 / std::pow(double(model_.config.rope_theta), double(2 * i) / double(2 * half)));
+        const float angle = float(p) * inv_freq;
+        rope_[size_t((p * half + i) * 2)] = std::cos(angle);
+        rope_[size_t((p * half + i) * 2 + 1)] = std::sin(angle);
+      }
+    }
+  }
+  return rope_.data() + pos * 2 * half;
+}
+
+void Forward::linear(int layer, TensorRole role, const float* x, int64_t m, float* y) {
+  const Linear* l = model_.linear(layer, role);
+  if (tap_) tap_->on_linear_input(layer, role, x, m, l->in_features());
+  l->forward(x, m, y);
+}
+
+void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, float* logits, bool all_logits) {
+  const ModelConfig& c = model_.config;
+  if (n <= 0) return;
+  if (pos0 + n > cache.capacity())
+    fail_input("sequence of {} positions exceeds the context capacity {}", pos0 + n, cache.capacity());
+  for (int64_t t = 0; t < n; ++t)
+    if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
+      fail_input("token id {} at position {} is outside the vocabulary [0, {})", tokens[t], pos0 + t, c.vocab_size);
+
+  const int64_t H = c.hidden_size, Q = c.q_dim(), KV = c.kv_dim(), I = c.intermediate_size;
+  x_.resize(size_t(n * H));
+  xb_.resize(size_t(n * H));
+  xb2_.resize(size_t(n * H));
+  q_.resize(size_t(n * Q));
+  k_.resize(size_t(n * KV));
+  v_.resize(size_t(n * KV));
+  att_.resize(size_t(n * Q));
+  hb_.resize(size_t(n * I));
+  hb2_.resize(size_t(n * I));
+  for (int64_t t = 0; t < n; ++t) load_float_rows(model_.embedding, tokens[t], 1, x_.data() + t * H);
+  for (int64_t t = 0; t < n; ++t) rope_at(pos0 + t);  // grow the table before threads read it
+
+  const bool interleaved = c.rope_style == RopeStyle::Interleaved;
+  for (int l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& lw = model_.layers[size_t(l)];
+    // attention block
+    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.attn_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); });
+    linear(l, TensorRole::AttnQ, xb_.data(), n, q_.data());
+    linear(l, TensorRole::AttnK, xb_.data(), n, k_.data());
+    linear(l, TensorRole::AttnV, xb_.data(), n, v_.data());
+    parallel_for(0, n, [&](int64_t t) {
+      const float* cs = rope_.data() + (pos0 + t) * c.head_dim;
+      for (int h = 0; h < c.num_heads; ++h) rope_rotate(&q_[size_t(t * Q + h * c.head_dim)], c.head_dim, cs, interleaved);
+      for (int h = 0; h < c.num_kv_heads; ++h) rope_rotate(&k_[size_t(t * KV + h * c.head_dim)], c.head_dim, cs, interleaved);
+      std::copy_n(&k_[size_t(t * KV)], KV, cache.key(l, pos0 + t));
+      std::copy_n(&v_[size_t(t * KV)], KV, cache.value(l, pos0 + t));
+    });
+    attention(l, n, pos0, cache);
+    linear(l, TensorRole::AttnO, att_.data(), n, xb2_.data());
+    for (int64_t i = 0; i < n * H; ++i) x_[size_t(i)] += xb2_[size_t(i)];
+    // MLP block
+    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.mlp_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); });
+    linear(l, TensorRole::MlpGate, xb_.data(), n, hb_.data());
+    linear(l, TensorRole::MlpUp, xb_.data(), n, hb2_.data());
+    parallel_for(0, n, [&](int64_t t) { swiglu(&hb_[size_t(t * I)], &hb2_[size_t(t * I)], I); });
+    linear(l, TensorRole::MlpDown, hb_.data(), n, xb2_.data());
+    for (int64_t i = 0; i < n * H; ++i) x_[size_t(i)] += xb2_[size_t(i)];
+  }
+  last_n_ = n;
+  if (!logits) return;
+  const int64_t first = all_logits ? 0 : n - 1;
+  compute_logits(first, n - first, logits);
+}
+
+void Forward::compute_logits(int64_t row0, int64_t rows, float* out) {
+  const ModelConfig& c = model_.config;
+  const int64_t H = c.hidden_size;
+  if (row0 < 0 || rows < 0 || row0 + rows > last_n_) fail_internal("compute_logits: rows outside the last run");
+  parallel_for(row0, row0 + rows, [&](int64_t t) {
+    rms_norm(&x_[size_t(t * H)], model_.final_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]);
+  });
+  linear(-1, TensorRole::LmHead, xb_.data() + row0 * H, rows, out);
+}
+
+void Forward::attention(int layer, int64_t n, int64_t pos0, KVCache& cache) {
+  const ModelConfig& c = model_.config;
+  const int64_t hd = c.head_dim, Q = c.q_dim();
+  const int group = c.num_heads / c.num_kv_heads;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  // One work item per (position, head): scores over the causal prefix, softmax, weighted values.
+  parallel_blocks(n * c.num_heads, [&](int, int64_t b, int64_t e) {
+    std::vector<float> scores(size_t(pos0 + n));
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t t = item / c.num_heads;
+      const int h = int(item % c.num_heads);
+      const int kvh = h / group;
+      const int64_t pos = pos0 + t;
+      const float* q = &q_[size_t(t * Q + h * hd)];
+      for (int64_t s = 0; s <= pos; ++s) scores[size_t(s)] = dot_f32(q, cache.key(layer, s) + kvh * hd, hd) * scale;
+      softmax(scores.data(), pos + 1);
+      float* out = &att_[size_t(t * Q + h * hd)];
+      std::fill_n(out, hd, 0.0f);
+      for (int64_t s = 0; s <= pos; ++s) {
+        const float p = scores[size_t(s)];
+        const float* v = cache.value(layer, s) + kvh * hd;
+        for (int64_t d = 0; d < hd; ++d) out[d] += p * v[d];
+      }
+    }
+  });
+}
+
+}  // namespace quantscope

@@ -1,0 +1,66 @@
+// The decoder forward pass of the Llama family (Llama, Qwen2, openPangu-Embedded) in fp32:
+// batched prefill over many positions, a KV cache for decoding, grouped-query attention, RoPE,
+// RMSNorm, SwiGLU. Bit-identical logits for any thread count and any split of a sequence into
+// calls (every value is computed by one thread in a fixed order).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+
+namespace quantscope {
+
+// Sees the input of every linear layer (calibration, sensitivity) without changing forward code.
+class ActivationTap {
+ public:
+  virtual ~ActivationTap() = default;
+  // x: [m, k] row-major, the activations entering linear `role` of `layer` (-1 for lm_head).
+  virtual void on_linear_input(int layer, TensorRole role, const float* x, int64_t m, int64_t k) = 0;
+};
+
+// Keys and values of every layer for positions [0, capacity): [layer][pos][kv_dim] fp32.
+class KVCache {
+ public:
+  KVCache(const ModelConfig& c, int64_t capacity);
+  int64_t capacity() const { return capacity_; }
+  float* key(int layer, int64_t pos) { return k_.data() + (size_t(layer) * size_t(capacity_) + size_t(pos)) * kv_dim_; }
+  float* value(int layer, int64_t pos) { return v_.data() + (size_t(layer) * size_t(capacity_) + size_t(pos)) * kv_dim_; }
+  uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+
+ private:
+  int64_t capacity_;
+  size_t kv_dim_;
+  std::vector<float> k_, v_;
+};
+
+class Forward {
+ public:
+  explicit Forward(const Model& model);
+  void set_tap(ActivationTap* tap) { tap_ = tap; }
+
+  // Runs tokens[0..n) at positions pos0 .. pos0+n-1; the cache must hold positions < pos0 and have
+  // capacity >= pos0 + n. logits (may be null): [n, vocab] if all_logits, else [vocab] for the
+  // last position. Token ids are checked against the vocabulary (InputError).
+  void run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, float* logits, bool all_logits);
+
+  // After run() with logits == nullptr: logits of rows [row0, row0 + rows) of that call into
+  // out [rows, vocab]. Lets scorers with a 150k vocabulary work in slices instead of [n, vocab].
+  void compute_logits(int64_t row0, int64_t rows, float* out);
+
+  const Model& model() const { return model_; }
+
+ private:
+  void attention(int layer, int64_t n, int64_t pos0, KVCache& cache);
+  void linear(int layer, TensorRole role, const float* x, int64_t m, float* y);
+  const float* rope_at(int64_t pos);
+
+  const Model& model_;
+  ActivationTap* tap_ = nullptr;
+  std::vector<float> rope_;  // [positions][head_dim/2][cos, sin], grown on demand
+  // Scratch, [n, ...] each.
+  int64_t last_n_ = 0;
+  std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
+};
+
+}  // namespace quantscope

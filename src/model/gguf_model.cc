@@ -1,0 +1,94 @@
+#include "model/gguf_model.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace quantscope {
+
+std::string gguf_tensor_name(const TensorSpec& s) {
+  const char* suffix = s.is_bias ? "bias" : "weight";
+  switch (s.role) {
+    case TensorRole::Embedding: return "token_embd.weight";
+    case TensorRole::FinalNorm: return "output_norm.weight";
+    case TensorRole::LmHead: return "output.weight";
+    case TensorRole::AttnNorm: return fmt::format("blk.{}.attn_norm.weight", s.layer);
+    case TensorRole::AttnQ: return fmt::format("blk.{}.attn_q.{}", s.layer, suffix);
+    case TensorRole::AttnK: return fmt::format("blk.{}.attn_k.{}", s.layer, suffix);
+    case TensorRole::AttnV: return fmt::format("blk.{}.attn_v.{}", s.layer, suffix);
+    case TensorRole::AttnO: return fmt::format("blk.{}.attn_output.{}", s.layer, suffix);
+    case TensorRole::MlpNorm: return fmt::format("blk.{}.ffn_norm.weight", s.layer);
+    case TensorRole::MlpGate: return fmt::format("blk.{}.ffn_gate.weight", s.layer);
+    case TensorRole::MlpUp: return fmt::format("blk.{}.ffn_up.weight", s.layer);
+    case TensorRole::MlpDown: return fmt::format("blk.{}.ffn_down.weight", s.layer);
+  }
+  return "?";
+}
+
+ModelConfig gguf_config(const GgufFile& f) {
+  const std::string arch = f.get_string("general.architecture");
+  if (arch != "llama")
+    fail_input("{}: general.architecture '{}' is not supported (supported: llama)", f.path, arch);
+  ModelConfig c;
+  c.arch = Architecture::Llama;
+  c.hidden_size = int(f.get_u32("llama.embedding_length"));
+  c.num_layers = int(f.get_u32("llama.block_count"));
+  c.intermediate_size = int(f.get_u32("llama.feed_forward_length"));
+  c.num_heads = int(f.get_u32("llama.attention.head_count"));
+  c.num_kv_heads = int(f.get_u32_or("llama.attention.head_count_kv", uint32_t(c.num_heads)));
+  c.max_seq_len = int(f.get_u32("llama.context_length"));
+  c.rope_theta = f.get_f32_or("llama.rope.freq_base", 10000.0f);
+  c.norm_eps = f.get_f32("llama.attention.layer_norm_rms_epsilon");
+  c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
+  c.head_dim = int(f.get_u32_or("llama.rope.dimension_count", uint32_t(c.head_dim)));
+  const GgufTensor& emb = f.tensor("token_embd.weight");
+  c.vocab_size = int(f.get_u32_or("llama.vocab_size", uint32_t(emb.rows())));
+  c.tie_embeddings = f.find_tensor("output.weight") == nullptr;
+  c.rope_style = RopeStyle::Interleaved;
+  c.bos_id = int(f.get_u32_or("tokenizer.ggml.bos_token_id", 1));
+  c.eos_id = int(f.get_u32_or("tokenizer.ggml.eos_token_id", 2));
+  c.synthetic = f.get_bool_or("quantscope.synthetic", false);
+  return c;
+}
+
+std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOptions& options) {
+  auto file = std::make_shared<GgufFile>(read_gguf(path));
+  const ModelConfig c = gguf_config(*file);
+  validate_config(c, path);
+  TensorSet out;
+  out.keep(file);
+  std::set<std::string, std::less<>> used;
+  for (const TensorSpec& spec : build_registry(c)) {
+    if (!spec.stored) continue;
+    const std::string name = gguf_tensor_name(spec);
+    const GgufTensor* t = file->find_tensor(name);
+    if (!t) fail_input("{}: tensor '{}' ({}) is missing", path, name, spec.name);
+    used.insert(name);
+    TensorView v;
+    if (t->type == GgmlType::F32 || t->type == GgmlType::F16 || t->type == GgmlType::BF16) {
+      v = gguf_tensor_as_view(*t);
+    } else {
+      // Quantized blocks: dequantize once into an owned fp32 buffer.
+      const int64_t rows = t->rows(), cols = t->cols();
+      float* buf = out.new_f32_buffer(size_t(rows * cols));
+      parallel_for(0, rows, [&](int64_t r) { gguf_dequantize_rows(*t, r, 1, buf + r * cols); });
+      v.dtype = DType::F32;
+      v.shape = gguf_row_major_shape(*t);
+      v.data = buf;
+      v.source = path;
+      v.source_offset = t->file_offset;
+    }
+    out.add(spec.name, v);
+  }
+  // Anything else in the file is reported, not ignored.
+  for (const GgufTensor& t : file->tensors) {
+    if (!used.count(t.name) && t.name.find("rope_freqs") == std::string::npos)
+      fail_input("{}: byte {}: unexpected tensor '{}' for architecture llama", path, t.info_offset, t.name);
+  }
+  return bind_model(c, std::move(out), path, "gguf", options);
+}
+
+}  // namespace quantscope

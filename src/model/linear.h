@@ -1,0 +1,46 @@
+// A linear layer y = x W^T + b as the forward pass sees it. Full-precision weights are DenseLinear;
+// the quantization layer supplies its own implementations, so the forward code never changes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+
+namespace quantscope {
+
+class Linear {
+ public:
+  virtual ~Linear() = default;
+  virtual int64_t in_features() const = 0;
+  virtual int64_t out_features() const = 0;
+  // y[m, out] = x[m, in] W^T (+ b). Deterministic for any thread count.
+  virtual void forward(const float* x, int64_t m, float* y) const = 0;
+  // Bytes of weights (and scales) read per full pass over the layer.
+  virtual uint64_t weight_bytes() const = 0;
+  // "bf16", "w4 g128 asym", ... for reports.
+  virtual std::string describe() const = 0;
+};
+
+// Dense f32/f16/bf16 weights viewed in place (usually memory-mapped), optional bias (fp32 copy).
+class DenseLinear final : public Linear {
+ public:
+  DenseLinear(DenseMatrix w, std::vector<float> bias) : w_(w), bias_(std::move(bias)) {}
+  int64_t in_features() const override { return w_.cols; }
+  int64_t out_features() const override { return w_.rows; }
+  void forward(const float* x, int64_t m, float* y) const override {
+    matmul(x, m, w_, bias_.empty() ? nullptr : bias_.data(), y);
+  }
+  uint64_t weight_bytes() const override;
+  std::string describe() const override;
+  const DenseMatrix& matrix() const { return w_; }
+  const std::vector<float>& bias() const { return bias_; }
+
+ private:
+  DenseMatrix w_;
+  std::vector<float> bias_;
+};
+
+}  // namespace quantscope

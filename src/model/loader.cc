@@ -1,0 +1,30 @@
+// load_model: picks the checkpoint reader from what the path is.
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "model/gguf_model.h"
+#include "model/hf_checkpoint.h"
+#include "model/llama2c_model.h"
+#include "model/model.h"
+
+namespace quantscope {
+
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    HfCheckpoint ck = load_hf_checkpoint(path);
+    return bind_model(ck.config, std::move(ck.tensors), path, "safetensors", options);
+  }
+  if (!fs::exists(path, ec)) fail_input("{}: no such file or directory", path);
+  // Sniff the first bytes: GGUF files start with "GGUF", everything else is taken as llama2.c.
+  auto head = MappedFile::open(path, MappedFile::Mode::Map);
+  if (head->size() >= 4 && std::string_view(reinterpret_cast<const char*>(head->data()), 4) == "GGUF")
+    return load_gguf_model(path, options);
+  if (fs::path(path).filename() == "config.json" || fs::path(path).extension() == ".safetensors")
+    return load_model(fs::path(path).parent_path().string(), options);
+  return load_llama2c_model(path, options);
+}
+
+}  // namespace quantscope
