@@ -572,12 +572,14 @@ def make_sp(retrain):
                 f.write(tinystories(300000).replace('\n\n', '\n'))
             # Llama-2's settings in small: BPE, byte fallback, identity normalization (keeps the model
             # small), dummy prefix, whitespace kept, digits split.
-            subprocess.run(['spm_train', '--input=' + corpus, '--model_prefix=' + os.path.join(tmp, 'sp'),
+            # Relative paths: the model records its training input, and a temp dir name would make
+            # every retraining differ in those bytes.
+            subprocess.run(['spm_train', '--input=corpus.txt', '--model_prefix=sp', '--minloglevel=1',
                             '--vocab_size=500', '--model_type=bpe', '--byte_fallback=true',
                             '--character_coverage=1.0', '--normalization_rule_name=identity',
                             '--remove_extra_whitespaces=false', '--split_digits=true', '--num_threads=1',
                             '--unk_id=0', '--bos_id=1', '--eos_id=2', '--pad_id=-1'],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           check=True, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             shutil.copy(os.path.join(tmp, 'sp.model'), model)
         print('trained', os.path.relpath(model, ROOT))
     story = [p for p in tinystories(3000).split('\n\n') if p][:2]

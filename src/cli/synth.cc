@@ -58,7 +58,7 @@ int run_synth(SynthArgs& a, CLI::App& sub) {
 }
 
 const CommandRegistration kSynth{Command{
-    "synth", "Write a synthetic Hugging Face checkpoint (random weights, real tensor layout)",
+    "synth", "write a synthetic Hugging Face checkpoint (random weights, real tensor layout)",
     [](CLI::App& sub) -> std::function<int()> {
       auto a = std::make_shared<SynthArgs>();
       sub.add_option("--arch", a->o.arch, "Preset: " + fmt::format("{}", fmt::join(synth_arch_names(), ", ")))

@@ -14,10 +14,16 @@ int num_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
 
 void set_num_threads(int n) { g_threads = std::max(1, n); }
 
-void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn) {
+int threads_for(int64_t n, int64_t cost_per_item) {
+  constexpr int64_t kMinCostPerThread = 1 << 16;  // ~10-20 us of work: below that, stay serial
+  const int64_t useful = std::max<int64_t>(1, n * std::max<int64_t>(cost_per_item, 1) / kMinCostPerThread);
+  return int(std::min<int64_t>({int64_t(num_threads()), n, useful}));
+}
+
+void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn, int64_t cost_per_item) {
   const int64_t n = end - begin;
   if (n <= 0) return;
-  const int nt = int(std::min<int64_t>(num_threads(), n));
+  const int nt = threads_for(n, cost_per_item);
   if (nt <= 1) {
     for (int64_t i = begin; i < end; ++i) fn(i);
     return;
@@ -26,9 +32,9 @@ void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>
   for (int64_t i = begin; i < end; ++i) fn(i);
 }
 
-void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn) {
+void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn, int64_t cost_per_item) {
   if (n <= 0) return;
-  const int nt = int(std::min<int64_t>(num_threads(), n));
+  const int nt = threads_for(n, cost_per_item);
   if (nt <= 1) {
     fn(0, 0, n);
     return;

@@ -12,9 +12,14 @@ int num_threads();
 void set_num_threads(int n);
 
 // Calls fn(i) for i in [begin, end), split into contiguous static blocks across threads.
-void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn);
+// cost_per_item (roughly, arithmetic operations) keeps tiny loops on one thread: waking threads
+// costs microseconds, more than a small norm or matmul (stories260K has H = 64).
+void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn, int64_t cost_per_item = 1 << 16);
 
 // Calls fn(thread_index, begin, end) once per thread over a static split of [0, n).
-void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn);
+void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn, int64_t cost_per_item = 1 << 16);
+
+// Threads worth using for n items of the given cost (1 .. num_threads()).
+int threads_for(int64_t n, int64_t cost_per_item);
 
 }  // namespace quantscope

@@ -9,6 +9,15 @@
 #include "core/dtype.h"
 #include "core/error.h"
 
+// Bit-exactness with llama.cpp's references needs each product rounded to fp32 before the add that
+// follows (x * id + 8.5f, q * d + m). GCC contracts those into FMAs in C++ by default whenever the
+// target has FMA (-march=native), which flips some Q4_0 codes; forbid it for this file.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace quantscope {
 
 const GgmlTypeTraits* find_ggml_type(uint32_t id) {

@@ -281,6 +281,7 @@ GgufFile read_gguf(const std::string& path, MappedFile::Mode mode) {
     GgufKv kv;
     kv.offset = r.offset();
     kv.key = p.read_string("metadata key");
+    if (kv.key.empty()) fail_input("{}: byte {}: empty metadata key", path, kv.offset);
     if (auto it = g.kv_index.find(kv.key); it != g.kv_index.end())
       fail_input("{}: byte {}: duplicate metadata key '{}' (first at byte {})", path, kv.offset, kv.key,
                  g.metadata[it->second].offset);

@@ -14,6 +14,7 @@ namespace quantscope {
 namespace {
 
 constexpr uint32_t kDefaultAlignment = 32;
+constexpr size_t kMaxTensorName = 64;
 constexpr uint64_t kChunkBytes = uint64_t(8) << 20;  // encoded bytes per RowFill call (at least one row)
 
 // Header bytes, built in memory (metadata is at most a few MiB: vocabularies).
@@ -126,6 +127,10 @@ uint32_t GgufWriter::alignment() const {
 GgufWriter::Tensor& GgufWriter::new_tensor(const std::string& name, GgmlType type, std::vector<int64_t> ne) {
   for (const Tensor& t : tensors_)
     if (t.name == name) fail_internal("GgufWriter: tensor '{}' added twice", name);
+  // llama.cpp keeps names in a 64-byte char array (GGML_MAX_NAME) and refuses files with longer ones.
+  if (name.empty() || name.size() >= kMaxTensorName)
+    fail_input("cannot store tensor '{}' in GGUF: names must be 1..{} bytes, this one is {}", name,
+               kMaxTensorName - 1, name.size());
   if (ne.empty() || ne.size() > 4) fail_internal("GgufWriter: tensor '{}' has {} dimensions (1..4)", name, ne.size());
   const GgmlTypeTraits& tr = ggml_traits(type);
   int64_t rows = 1;
@@ -149,6 +154,10 @@ GgufWriter::Tensor& GgufWriter::new_tensor(const std::string& name, GgmlType typ
 
 void GgufWriter::add_tensor(const std::string& name, GgmlType type, std::vector<int64_t> ne, const void* data) {
   Tensor& t = new_tensor(name, type, std::move(ne));
+  if (!data && t.rows > 0 && t.row_bytes > 0) {
+    tensors_.pop_back();
+    fail_internal("GgufWriter: tensor '{}' has no data", name);
+  }
   const auto* bytes = static_cast<const uint8_t*>(data);
   const uint64_t row_bytes = t.row_bytes;
   t.fill = [bytes, row_bytes](int64_t row0, int64_t nrows, uint8_t* dst) {

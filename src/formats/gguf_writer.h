@@ -1,6 +1,10 @@
 // Writes GGUF v3 files (layout in formats/gguf.h): metadata in the order it was set, tensors in the
 // order they were added, each tensor's data padded to the alignment (general.alignment, default 32).
 // The file goes through AtomicFile, so a failed or interrupted write never leaves a partial file.
+// Files are laid out as llama.cpp's own writer lays them out (tensor data contiguous, in order, each
+// padded), so llama.cpp can load them; the one thing it cannot read is a metadata array of arrays.
+// Model-level keys (general.architecture, general.file_type, general.quantization_version = 2 when
+// any tensor is quantized, hyperparameters, tokenizer) are the caller's to set.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +41,7 @@ class GgufWriter {
   void set_alignment(uint32_t alignment);
   const std::vector<GgufKv>& metadata() const { return kvs_; }
 
-  // Adds a tensor of shape ne (ggml order, ne[0] fastest, 1..4 dims) whose encoded bytes
+  // Adds a tensor of shape ne (ggml order, ne[0] fastest, 1..4 dims; name at most 63 bytes) whose encoded bytes
   // (ggml_row_size(type, ne[0]) * rows) are at `data`, which must stay valid until write() returns.
   void add_tensor(const std::string& name, GgmlType type, std::vector<int64_t> ne, const void* data);
   // The same with bytes produced on demand.

@@ -41,17 +41,19 @@ std::vector<Slot> layout(const Llama2cHeader& h, int version) {
 }
 
 void validate_header(const Llama2cHeader& h, const std::string& path) {
-  auto bad = [&](const char* field, int v, const char* why) {
-    fail_input("{}: byte {}: header field '{}' = {} {}", path, h.version == 0 ? 0 : 8, field, v, why);
+  // Field i of the 7 ints sits at byte 4*i (legacy) or 8 + 4*i (version 1, after magic + version).
+  const uint64_t base = h.version == 0 ? 0 : 8;
+  auto bad = [&](int index, const char* field, int v, const char* why) {
+    fail_input("{}: byte {}: header field '{}' = {} {}", path, base + 4 * uint64_t(index), field, v, why);
   };
-  if (h.dim <= 0 || h.dim > (1 << 16)) bad("dim", h.dim, "is out of range");
-  if (h.hidden_dim <= 0 || h.hidden_dim > (1 << 18)) bad("hidden_dim", h.hidden_dim, "is out of range");
-  if (h.n_layers <= 0 || h.n_layers > 1024) bad("n_layers", h.n_layers, "is out of range");
-  if (h.n_heads <= 0 || h.dim % h.n_heads != 0) bad("n_heads", h.n_heads, "must divide dim");
-  if (h.n_kv_heads <= 0 || h.n_heads % h.n_kv_heads != 0) bad("n_kv_heads", h.n_kv_heads, "must divide n_heads");
-  if ((h.dim / h.n_heads) % 2 != 0) bad("n_heads", h.n_heads, "gives an odd head size");
-  if (h.vocab_size == 0 || std::abs(h.vocab_size) > (1 << 24)) bad("vocab_size", h.vocab_size, "is out of range");
-  if (h.seq_len <= 0 || h.seq_len > (1 << 24)) bad("seq_len", h.seq_len, "is out of range");
+  if (h.dim <= 0 || h.dim > (1 << 16)) bad(0, "dim", h.dim, "is out of range");
+  if (h.hidden_dim <= 0 || h.hidden_dim > (1 << 18)) bad(1, "hidden_dim", h.hidden_dim, "is out of range");
+  if (h.n_layers <= 0 || h.n_layers > 1024) bad(2, "n_layers", h.n_layers, "is out of range");
+  if (h.n_heads <= 0 || h.dim % h.n_heads != 0) bad(3, "n_heads", h.n_heads, "must divide dim");
+  if (h.n_kv_heads <= 0 || h.n_heads % h.n_kv_heads != 0) bad(4, "n_kv_heads", h.n_kv_heads, "must divide n_heads");
+  if ((h.dim / h.n_heads) % 2 != 0) bad(3, "n_heads", h.n_heads, "gives an odd head size");
+  if (h.vocab_size == 0 || std::abs(h.vocab_size) > (1 << 24)) bad(5, "vocab_size", h.vocab_size, "is out of range");
+  if (h.seq_len <= 0 || h.seq_len > (1 << 24)) bad(6, "seq_len", h.seq_len, "is out of range");
 }
 
 }  // namespace

@@ -90,7 +90,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   Entry out;
   out.name = name;
   const json& dt = e["dtype"];
-  if (!dt.is_string()) fail_input("{}: header: tensor '{}': field 'dtype': expected a string, got {}", path, name, dt.dump());
+  if (!dt.is_string())
+    fail_input("{}: header: tensor '{}': field 'dtype': expected a string, got {}", path, name, dt.dump());
   if (!dtype_from_safetensors(dt.get_ref<const std::string&>(), &out.dtype))
     fail_input("{}: header: tensor '{}': field 'dtype': unsupported dtype '{}' (expected F32, F16, BF16, F64, I8, U8, "
                "I16, I32, I64 or BOOL)",
@@ -102,7 +103,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
                shape.dump());
   for (const json& d : shape) {
     uint64_t dim = json_u64(d, path, name, "shape");
-    if (dim > (uint64_t(1) << 48)) fail_input("{}: header: tensor '{}': field 'shape': dimension {} is implausible", path, name, dim);
+    if (dim > (uint64_t(1) << 48))
+      fail_input("{}: header: tensor '{}': field 'shape': dimension {} is implausible", path, name, dim);
     out.shape.push_back(int64_t(dim));
   }
 
@@ -158,7 +160,8 @@ TensorSet read_safetensors_file(const std::string& path, SafetensorsMetadata* me
     }
     Entry e = parse_entry(path, name, value);
     if (e.end > data_size)
-      fail_input("{}: header: tensor '{}': data_offsets [{}, {}] end at file byte {}, past the end of the file ({} bytes)",
+      fail_input("{}: header: tensor '{}': data_offsets [{}, {}] end at file byte {}, past the end of the file ({} "
+                 "bytes)",
                  path, name, e.begin, e.end, data_start + e.end, file_size);
     // numel * element size, guarding the product against overflow (dims are each < 2^48).
     uint64_t need = dtype_size(e.dtype);

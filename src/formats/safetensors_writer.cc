@@ -43,6 +43,28 @@ TensorToWrite tensor_to_write(const std::string& name, const TensorView& view) {
   return t;
 }
 
+TensorToWrite whole_tensor_to_write(std::string name, DType dtype, std::vector<int64_t> shape,
+                                    std::function<void(void* dst)> fill_all) {
+  TensorToWrite t;
+  t.name = std::move(name);
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  const uint64_t row_bytes = t.row_bytes(), nbytes = t.nbytes();
+  const int64_t rows = t.rows();
+  // Shared by copies of the TensorToWrite (the sharded writer copies them): filled on the first chunk,
+  // freed after the last.
+  auto buffer = std::make_shared<std::unique_ptr<uint8_t[]>>();
+  t.fill = [buffer, fill_all = std::move(fill_all), row_bytes, nbytes, rows](int64_t row0, int64_t nrows, void* dst) {
+    if (!*buffer) {
+      buffer->reset(new uint8_t[nbytes]);
+      fill_all(buffer->get());
+    }
+    std::memcpy(dst, buffer->get() + uint64_t(row0) * row_bytes, uint64_t(nrows) * row_bytes);
+    if (row0 + nrows == rows) buffer->reset();
+  };
+  return t;
+}
+
 std::vector<TensorToWrite> tensors_to_write(const TensorSet& set) {
   std::vector<TensorToWrite> out;
   out.reserve(set.tensors.size());

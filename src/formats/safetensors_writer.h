@@ -35,6 +35,11 @@ struct TensorToWrite {
   uint64_t nbytes() const { return uint64_t(numel()) * dtype_size(dtype); }
 };
 
+// A TensorToWrite filled by one call fill_all(dst) over the whole tensor (nbytes() bytes), for producers
+// that cannot work in rows (e.g. packing a whole matrix at once). That tensor is held in memory while it
+// is written, then freed.
+TensorToWrite whole_tensor_to_write(std::string name, DType dtype, std::vector<int64_t> shape,
+                                    std::function<void(void* dst)> fill_all);
 // A TensorToWrite that copies a view's bytes (the view's data must outlive the write).
 TensorToWrite tensor_to_write(const std::string& name, const TensorView& view);
 // All tensors of a set, in name order.

@@ -43,7 +43,7 @@ void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, 
           for (int64_t j = j0; j < j1; ++j) yi[j] += bias[j];
       }
     }
-  });
+  }, 2 * kTile * k * m);
 }
 
 void matmul_reference(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y) {

@@ -1,6 +1,9 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "kernels/exp.h"
 
 namespace quantscope {
 
@@ -33,11 +36,7 @@ void swiglu(float* gate, const float* up, int64_t n) {
 void softmax(float* x, int64_t n) {
   float mx = x[0];
   for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
+  const float sum = exp_shift_sum(x, mx, x, n);
   const float inv = 1.0f / sum;
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }

@@ -6,12 +6,24 @@
 #include "core/parallel.h"
 #include "kernels/dot.h"
 #include "kernels/ops.h"
+#include "kernels/vec.h"
 
 namespace quantscope {
 
 KVCache::KVCache(const ModelConfig& c, int64_t capacity)
-    : capacity_(capacity), kv_dim_(size_t(c.kv_dim())),
-      k_(size_t(c.num_layers) * size_t(capacity) * kv_dim_), v_(k_.size()) {}
+    : capacity_(capacity), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim),
+      k_(size_t(c.num_layers) * size_t(c.kv_dim()) * size_t(capacity)), v_(k_.size()) {}
+
+void KVCache::store(int layer, int64_t pos, const float* k, const float* v) {
+  for (int h = 0; h < kv_heads_; ++h) {
+    float* kb = k_.data() + block(layer, h) + pos;
+    float* vb = v_.data() + block(layer, h) + pos;
+    for (int d = 0; d < head_dim_; ++d) {
+      kb[size_t(d) * size_t(capacity_)] = k[h * head_dim_ + d];
+      vb[size_t(d) * size_t(capacity_)] = v[h * head_dim_ + d];
+    }
+  }
+}
 
 Forward::Forward(const Model& model) : model_(model) {}
 
@@ -66,7 +78,7 @@ void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, fl
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = model_.layers[size_t(l)];
     // attention block
-    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.attn_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); });
+    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.attn_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
     linear(l, TensorRole::AttnQ, xb_.data(), n, q_.data());
     linear(l, TensorRole::AttnK, xb_.data(), n, k_.data());
     linear(l, TensorRole::AttnV, xb_.data(), n, v_.data());
@@ -74,17 +86,16 @@ void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, fl
       const float* cs = rope_.data() + (pos0 + t) * c.head_dim;
       for (int h = 0; h < c.num_heads; ++h) rope_rotate(&q_[size_t(t * Q + h * c.head_dim)], c.head_dim, cs, interleaved);
       for (int h = 0; h < c.num_kv_heads; ++h) rope_rotate(&k_[size_t(t * KV + h * c.head_dim)], c.head_dim, cs, interleaved);
-      std::copy_n(&k_[size_t(t * KV)], KV, cache.key(l, pos0 + t));
-      std::copy_n(&v_[size_t(t * KV)], KV, cache.value(l, pos0 + t));
-    });
+      cache.store(l, pos0 + t, &k_[size_t(t * KV)], &v_[size_t(t * KV)]);
+    }, 8 * (Q + KV));
     attention(l, n, pos0, cache);
     linear(l, TensorRole::AttnO, att_.data(), n, xb2_.data());
     for (int64_t i = 0; i < n * H; ++i) x_[size_t(i)] += xb2_[size_t(i)];
     // MLP block
-    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.mlp_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); });
+    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.mlp_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
     linear(l, TensorRole::MlpGate, xb_.data(), n, hb_.data());
     linear(l, TensorRole::MlpUp, xb_.data(), n, hb2_.data());
-    parallel_for(0, n, [&](int64_t t) { swiglu(&hb_[size_t(t * I)], &hb2_[size_t(t * I)], I); });
+    parallel_for(0, n, [&](int64_t t) { swiglu(&hb_[size_t(t * I)], &hb2_[size_t(t * I)], I); }, 20 * I);
     linear(l, TensorRole::MlpDown, hb_.data(), n, xb2_.data());
     for (int64_t i = 0; i < n * H; ++i) x_[size_t(i)] += xb2_[size_t(i)];
   }
@@ -100,35 +111,36 @@ void Forward::compute_logits(int64_t row0, int64_t rows, float* out) {
   if (row0 < 0 || rows < 0 || row0 + rows > last_n_) fail_internal("compute_logits: rows outside the last run");
   parallel_for(row0, row0 + rows, [&](int64_t t) {
     rms_norm(&x_[size_t(t * H)], model_.final_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]);
-  });
+  }, 4 * H);
   linear(-1, TensorRole::LmHead, xb_.data() + row0 * H, rows, out);
 }
 
 void Forward::attention(int layer, int64_t n, int64_t pos0, KVCache& cache) {
   const ModelConfig& c = model_.config;
-  const int64_t hd = c.head_dim, Q = c.q_dim();
+  const int64_t hd = c.head_dim, Q = c.q_dim(), cap = cache.capacity();
   const int group = c.num_heads / c.num_kv_heads;
   const float scale = 1.0f / std::sqrt(float(hd));
-  // One work item per (position, head): scores over the causal prefix, softmax, weighted values.
+  // One work item per (position, head). Scores run along positions: score[s] accumulates
+  // fma(q[d], K[d][s], .) over d in order (each element the same on every ISA); the output is
+  // out[d] = dot_f32(p, V[d], pos + 1) in dot.h's fixed order.
   parallel_blocks(n * c.num_heads, [&](int, int64_t b, int64_t e) {
     std::vector<float> scores(size_t(pos0 + n));
     for (int64_t item = b; item < e; ++item) {
       const int64_t t = item / c.num_heads;
       const int h = int(item % c.num_heads);
       const int kvh = h / group;
-      const int64_t pos = pos0 + t;
+      const int64_t len = pos0 + t + 1;
       const float* q = &q_[size_t(t * Q + h * hd)];
-      for (int64_t s = 0; s <= pos; ++s) scores[size_t(s)] = dot_f32(q, cache.key(layer, s) + kvh * hd, hd) * scale;
-      softmax(scores.data(), pos + 1);
+      const float* keys = cache.keys(layer, kvh);
+      const float* values = cache.values(layer, kvh);
+      std::fill_n(scores.data(), len, 0.0f);
+      for (int64_t d = 0; d < hd; ++d) fma_axpy(q[d], keys + d * cap, scores.data(), len);
+      for (int64_t s = 0; s < len; ++s) scores[size_t(s)] *= scale;
+      softmax(scores.data(), len);
       float* out = &att_[size_t(t * Q + h * hd)];
-      std::fill_n(out, hd, 0.0f);
-      for (int64_t s = 0; s <= pos; ++s) {
-        const float p = scores[size_t(s)];
-        const float* v = cache.value(layer, s) + kvh * hd;
-        for (int64_t d = 0; d < hd; ++d) out[d] += p * v[d];
-      }
+      for (int64_t d = 0; d < hd; ++d) out[d] = dot_f32(scores.data(), values + d * cap, len);
     }
-  });
+  }, 4 * hd * (pos0 + (n + 1) / 2) + 20 * (pos0 + (n + 1) / 2));
 }
 
 }  // namespace quantscope

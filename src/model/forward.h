@@ -19,18 +19,25 @@ class ActivationTap {
   virtual void on_linear_input(int layer, TensorRole role, const float* x, int64_t m, int64_t k) = 0;
 };
 
-// Keys and values of every layer for positions [0, capacity): [layer][pos][kv_dim] fp32.
+// Keys and values of every layer, stored transposed per KV head: [layer][kv_head][head_dim][pos]
+// fp32, so attention runs along positions with contiguous loads (see Forward::attention).
 class KVCache {
  public:
   KVCache(const ModelConfig& c, int64_t capacity);
   int64_t capacity() const { return capacity_; }
-  float* key(int layer, int64_t pos) { return k_.data() + (size_t(layer) * size_t(capacity_) + size_t(pos)) * kv_dim_; }
-  float* value(int layer, int64_t pos) { return v_.data() + (size_t(layer) * size_t(capacity_) + size_t(pos)) * kv_dim_; }
+  // Stores the key and value vectors ([kv_dim] each) of position `pos`.
+  void store(int layer, int64_t pos, const float* k, const float* v);
+  // [head_dim][capacity] block of one KV head.
+  const float* keys(int layer, int kv_head) const { return k_.data() + block(layer, kv_head); }
+  const float* values(int layer, int kv_head) const { return v_.data() + block(layer, kv_head); }
   uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
 
  private:
+  size_t block(int layer, int kv_head) const {
+    return (size_t(layer) * size_t(kv_heads_) + size_t(kv_head)) * size_t(head_dim_) * size_t(capacity_);
+  }
   int64_t capacity_;
-  size_t kv_dim_;
+  int kv_heads_, head_dim_;
   std::vector<float> k_, v_;
 };
 

@@ -281,7 +281,8 @@ std::string hf_config_json(const ModelConfig& c) {
       j["use_sliding_window"] = false;
       break;
     case Architecture::OpenPanguEmbedded:
-      if (c.qkv_bias != c.o_bias) fail_internal("hf_config_json: openPangu has q/k/v and o biases together or not at all");
+      if (c.qkv_bias != c.o_bias)
+        fail_internal("hf_config_json: openPangu has q/k/v and o biases together or not at all");
       j["bias"] = c.qkv_bias;
       break;
   }

@@ -75,7 +75,8 @@ const std::vector<Preset>& presets() {
       {"openpangu-embedded-7b",
        make(A::OpenPanguEmbedded, 4096, 34, 32, 8, 12800, 153376, 32768, 16e6f, 1e-5f, false, true, true, 1, 45892, 0),
        DType::BF16},
-      {"llama", make(A::Llama, 2048, 16, 32, 8, 8192, 128256, 131072, 5e5f, 1e-5f, true, false, false, 128000, 128001, -1),
+      {"llama",
+       make(A::Llama, 2048, 16, 32, 8, 8192, 128256, 131072, 5e5f, 1e-5f, true, false, false, 128000, 128001, -1),
        DType::F32},
       {"qwen2", make(A::Qwen2, 896, 24, 14, 2, 4864, 151936, 32768, 1e6f, 1e-6f, true, true, false, 151643, 151643, -1),
        DType::F32},
@@ -175,8 +176,10 @@ void prepare_out_dir(const std::string& out_dir, bool force) {
       for (const auto& entry : fs::directory_iterator(out_dir)) {
         const std::string n = entry.path().filename().string();
         if (n == "config.json" || n == "model.safetensors" || n == "model.safetensors.index.json" ||
-            std::regex_match(n, shard))
-          fs::remove(entry.path(), ec);
+            std::regex_match(n, shard)) {
+          if (!fs::remove(entry.path(), ec) && ec)
+            fail_input("{}: cannot remove stale {}: {}", out_dir, n, ec.message());
+        }
       }
     }
   } else if (!fs::create_directories(out_dir, ec) && ec) {

@@ -49,8 +49,7 @@ std::array<uint32_t, 256> byte_to_codepoint_table() {
 // added-token lstrip / rstrip / single_word rules. Non-ASCII letters count as word characters.
 bool is_space_cp(uint32_t cp) {
   return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 bool is_word_cp(uint32_t cp) {
@@ -58,13 +57,14 @@ bool is_word_cp(uint32_t cp) {
   return cp != kUtf8Invalid && !is_space_cp(cp);
 }
 
-// The last codepoint of s (kUtf8Invalid when s is empty or ends in a malformed sequence).
-uint32_t last_codepoint(std::string_view s) {
+// The last codepoint of s and where it starts (kUtf8Invalid when s is empty or ends malformed).
+uint32_t last_codepoint(std::string_view s, size_t* start_out = nullptr) {
   if (s.empty()) return kUtf8Invalid;
   size_t start = s.size() - 1;
   while (start > 0 && s.size() - start < 4 && utf8_is_continuation(static_cast<uint8_t>(s[start]))) --start;
   size_t pos = start;
   const uint32_t cp = utf8_decode(s, pos);
+  if (start_out) *start_out = start;
   return pos == s.size() ? cp : kUtf8Invalid;
 }
 
@@ -74,15 +74,15 @@ struct HfBpeTokenizer::Impl {
   std::string source;
 
   // Model.
-  std::unordered_map<std::string, int> vocab;  // byte-level token -> id
-  std::vector<std::string> tokens;             // id -> token ("" where an id has none)
-  std::vector<int> added_index;                // id -> index into added, -1 for model tokens
+  std::unordered_map<std::string, int> vocab;                // byte-level token -> id
+  std::vector<std::string> tokens;                           // id -> token ("" where an id has none)
+  std::vector<int> added_index;                              // id -> index into added, -1 for model tokens
   std::unordered_map<uint64_t, std::pair<int, int>> merges;  // (left id, right id) -> (rank, merged id)
   int unk_id = -1;
   bool fuse_unk = false;
   bool ignore_merges = false;
-  std::array<std::string, 256> byte_chars;  // the byte-level character of each byte, UTF-8
-  std::array<int, 256> byte_ids{};          // its vocab id, -1 if absent
+  std::array<std::string, 256> byte_chars;           // the byte-level character of each byte, UTF-8
+  std::array<int, 256> byte_ids{};                   // its vocab id, -1 if absent
   std::unordered_map<uint32_t, uint8_t> char_bytes;  // inverse mapping for decoding
 
   // Normalizer.
@@ -122,9 +122,10 @@ struct HfBpeTokenizer::Impl {
     // HF runs Oniguruma over Unicode text: UTF and UCP give \s, \w, \p{..} and (?i) their Unicode
     // meaning. MATCH_INVALID_UTF lets malformed input through: such bytes match nothing and end up in
     // the gaps between matches, which byte-level BPE still encodes.
-    const uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : 0);
-    Regex regex(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error, &offset,
-                              nullptr));
+    // PCRE2_LITERAL does not combine with UCP (and needs no character classes).
+    const uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+    Regex regex(
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error, &offset, nullptr));
     if (!regex) {
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(error, message, sizeof(message));
@@ -147,7 +148,10 @@ struct HfBpeTokenizer::Impl {
         if (end > begin && !(removed && is_match)) out.emplace_back(piece.substr(begin, end - begin));
       };
       while (pos <= piece.size()) {
-        const int rc = pcre2_match(regex, subject, piece.size(), pos, 0, match.get(), nullptr);
+        int rc = pcre2_match(regex, subject, piece.size(), pos, 0, match.get(), nullptr);
+        // JIT code runs on a fixed 32 KiB stack; the interpreter keeps its backtracking on the heap.
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+          rc = pcre2_match(regex, subject, piece.size(), pos, PCRE2_NO_JIT, match.get(), nullptr);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) fail_internal("PCRE2 match failed with code {}", rc);
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match.get());
@@ -229,8 +233,7 @@ struct HfBpeTokenizer::Impl {
     while (!heap.empty()) {
       const Candidate c = heap.top();
       heap.pop();
-      if (version[c.left] != c.left_version || version[c.right] != c.right_version || next[c.left] != c.right)
-        continue;
+      if (version[c.left] != c.left_version || version[c.right] != c.right_version || next[c.left] != c.right) continue;
       ids[c.left] = c.id;
       ++version[c.left];
       version[c.right] = 0xFFFFFFFFu;
@@ -273,15 +276,12 @@ struct HfBpeTokenizer::Impl {
         if (word_before || word_after) continue;
       }
       if (found->lstrip) {
-        size_t s = start;
-        while (s > segment_start) {
-          const uint32_t cp = last_codepoint(text.substr(0, s));
-          if (cp == kUtf8Invalid || !is_space_cp(cp)) break;
-          std::string tmp;
-          utf8_append(tmp, cp);
-          s -= tmp.size();
+        while (start > segment_start) {
+          size_t cp_start = 0;
+          const uint32_t cp = last_codepoint(text.substr(0, start), &cp_start);
+          if (cp == kUtf8Invalid || !is_space_cp(cp) || cp_start < segment_start) break;
+          start = cp_start;
         }
-        start = s;
       }
       if (found->rstrip) {
         while (stop < text.size()) {
@@ -361,8 +361,7 @@ void HfBpeTokenizer::Impl::parse_model(const json& model) {
   const json& vocab_node = field_of(model, "vocab");
   if (!vocab_node.is_object()) fail("model.vocab", "missing or not an object of token -> id");
   for (auto it = vocab_node.begin(); it != vocab_node.end(); ++it) {
-    if (!it.value().is_number_integer())
-      fail("model.vocab", fmt::format("token '{}': id is not an integer", it.key()));
+    if (!it.value().is_number_integer()) fail("model.vocab", fmt::format("token '{}': id is not an integer", it.key()));
     const int id = it.value().get<int>();
     set_token(id, it.key(), fmt::format("model.vocab['{}']", it.key()));
     vocab.emplace(it.key(), id);
@@ -390,11 +389,11 @@ void HfBpeTokenizer::Impl::parse_model(const json& model) {
     const auto l = vocab.find(left), r = vocab.find(right), merged = vocab.find(left + right);
     if (l == vocab.end() || r == vocab.end() || merged == vocab.end())
       fail(field, fmt::format("'{}' + '{}': {} is not in model.vocab", left, right,
-                              l == vocab.end() ? "'" + left + "'"
+                              l == vocab.end()   ? "'" + left + "'"
                               : r == vocab.end() ? "'" + right + "'"
                                                  : "the merged token '" + left + right + "'"));
-    const uint64_t key = static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32 |
-                         static_cast<uint32_t>(r->second);
+    const uint64_t key =
+        static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32 | static_cast<uint32_t>(r->second);
     merges.emplace(key, std::pair<int, int>(static_cast<int>(rank), merged->second));  // first rank wins
   }
 
@@ -407,8 +406,9 @@ void HfBpeTokenizer::Impl::parse_model(const json& model) {
       fail(fmt::format("model.{}", key), "is not supported with byte-level BPE");
   }
   if (field_of(model, "byte_fallback").is_boolean() && field_of(model, "byte_fallback").get<bool>())
-    fail("model.byte_fallback", "byte_fallback BPE (SentencePiece-style tokenizer.json) is not supported; "
-                                "use the model's tokenizer.model");
+    fail("model.byte_fallback",
+         "byte_fallback BPE (SentencePiece-style tokenizer.json) is not supported; "
+         "use the model's tokenizer.model");
   fuse_unk = field_of(model, "fuse_unk").is_boolean() && field_of(model, "fuse_unk").get<bool>();
   ignore_merges = field_of(model, "ignore_merges").is_boolean() && field_of(model, "ignore_merges").get<bool>();
   const json& unk = field_of(model, "unk_token");
@@ -439,8 +439,8 @@ void HfBpeTokenizer::Impl::parse_added_tokens(const json& node) {
     if (!t.is_object() || !field_of(t, "id").is_number_integer() || !field_of(t, "content").is_string())
       fail(field, "expected an object with an integer id and a string content");
     const auto flag = [&](const char* key) { return field_of(t, key).is_boolean() && field_of(t, key).get<bool>(); };
-    Added a{t["id"].get<int>(), t["content"].get<std::string>(), flag("single_word"), flag("lstrip"),
-            flag("rstrip"), flag("special")};
+    Added a{t["id"].get<int>(), t["content"].get<std::string>(), flag("single_word"), flag("lstrip"), flag("rstrip"),
+            flag("special")};
     if (a.content.empty()) fail(field + ".content", "is empty");
     set_token(a.id, a.content, field + ".id");
     added_index[a.id] = static_cast<int>(added.size());
@@ -520,13 +520,13 @@ void HfBpeTokenizer::Impl::parse_post_processor(const json& node, const std::str
   if (type == "Sequence") {
     const json& list = field_of(node, "processors");
     if (!list.is_array()) fail(field + ".processors", "expected an array");
-    for (size_t i = 0; i < list.size(); ++i)
-      parse_post_processor(list[i], fmt::format("{}.processors[{}]", field, i));
+    for (size_t i = 0; i < list.size(); ++i) parse_post_processor(list[i], fmt::format("{}.processors[{}]", field, i));
     return;
   }
   if (type != "TemplateProcessing")
-    fail(field + ".type",
-         fmt::format("post-processor '{}' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)", type));
+    fail(
+        field + ".type",
+        fmt::format("post-processor '{}' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)", type));
   if (has_template) fail(field, "more than one TemplateProcessing");
   has_template = true;
   const json& single = field_of(node, "single");
@@ -547,8 +547,7 @@ void HfBpeTokenizer::Impl::parse_post_processor(const json& node, const std::str
       if (!name.is_string()) fail(item + ".SpecialToken.id", "expected a string");
       const json& entry = specials.is_object() ? field_of(specials, name.get<std::string>().c_str()) : json();
       const json& ids = entry.is_object() ? field_of(entry, "ids") : json();
-      if (!ids.is_array())
-        fail(field + ".special_tokens", fmt::format("no ids for '{}'", name.get<std::string>()));
+      if (!ids.is_array()) fail(field + ".special_tokens", fmt::format("no ids for '{}'", name.get<std::string>()));
       for (const json& id : ids) {
         if (!id.is_number_integer()) fail(field + ".special_tokens", "ids must be integers");
         (seen_sequence ? template_suffix : template_prefix).push_back(id.get<int>());
@@ -576,8 +575,7 @@ void HfBpeTokenizer::Impl::parse_decoder(const json& node, const std::string& fi
 
 HfBpeTokenizer::HfBpeTokenizer(const std::string& path) : HfBpeTokenizer(read_text_file(path), path) {}
 
-HfBpeTokenizer::HfBpeTokenizer(std::string_view json_text, const std::string& name)
-    : impl_(std::make_unique<Impl>()) {
+HfBpeTokenizer::HfBpeTokenizer(std::string_view json_text, const std::string& name) : impl_(std::make_unique<Impl>()) {
   impl_->source = name;
   json root;
   try {
@@ -605,7 +603,8 @@ std::vector<int> HfBpeTokenizer::encode(std::string_view text, bool add_bos) con
     }
   }
   impl_->encode_text(text, ids);
-  if (add_bos && impl_->has_template) ids.insert(ids.end(), impl_->template_suffix.begin(), impl_->template_suffix.end());
+  if (add_bos && impl_->has_template)
+    ids.insert(ids.end(), impl_->template_suffix.begin(), impl_->template_suffix.end());
   return ids;
 }
 
@@ -672,8 +671,6 @@ std::string HfBpeTokenizer::id_to_token(int id) const {
   return id >= 0 && id < vocab_size() ? impl_->tokens[id] : std::string();
 }
 
-std::vector<std::string> HfBpeTokenizer::pre_tokenize(std::string_view text) const {
-  return impl_->pre_tokenize(text);
-}
+std::vector<std::string> HfBpeTokenizer::pre_tokenize(std::string_view text) const { return impl_->pre_tokenize(text); }
 
 }  // namespace quantscope

@@ -1,7 +1,7 @@
 #include "tokenizer/llama2c_tokenizer.h"
 
+#include <algorithm>
 #include <cmath>
-#include <queue>
 
 #include "core/byte_reader.h"
 #include "core/error.h"
@@ -178,22 +178,27 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool add_bos) c
   const auto lower_priority = [](const Candidate& a, const Candidate& b) {
     return a.score != b.score ? a.score < b.score : a.left > b.left;
   };
-  std::vector<Candidate> storage;
-  storage.reserve(static_cast<size_t>(n));
-  std::priority_queue<Candidate, std::vector<Candidate>, decltype(lower_priority)> heap(lower_priority,
-                                                                                         std::move(storage));
+  std::vector<Candidate> heap;
+  heap.reserve(static_cast<size_t>(n));
   std::string buffer;
-  const auto push_pair = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
+  const auto candidate = [&](int left, int right) {
+    if (left < 0 || right < 0) return false;
     const int id = merge_id(tokens[left], tokens[right], buffer);
-    if (id >= 0) heap.push({scores_[id], left, right, id, version[left], version[right]});
+    if (id < 0) return false;
+    heap.push_back({scores_[id], left, right, id, version[left], version[right]});
+    return true;
   };
-  for (int i = 0; i + 1 < n; ++i) push_pair(i, i + 1);
+  const auto push_pair = [&](int left, int right) {
+    if (candidate(left, right)) std::push_heap(heap.begin(), heap.end(), lower_priority);
+  };
+  for (int i = 0; i + 1 < n; ++i) candidate(i, i + 1);
+  std::make_heap(heap.begin(), heap.end(), lower_priority);  // O(n), cheaper than n pushes
 
   constexpr uint32_t kDead = 0xFFFFFFFFu;
   while (!heap.empty()) {
-    const Candidate c = heap.top();
-    heap.pop();
+    std::pop_heap(heap.begin(), heap.end(), lower_priority);
+    const Candidate c = heap.back();
+    heap.pop_back();
     if (version[c.left] != c.left_version || version[c.right] != c.right_version || next[c.left] != c.right)
       continue;  // stale: one of the nodes was merged since this pair was pushed
     tokens[c.left] = c.id;

@@ -54,9 +54,10 @@ Format detect_format(const std::string& path) {
     if (p + 1 < n && head[p + 1] == 0x0A) return Format::SentencePiece;
   }
   if (n >= 4 && head[2] == 0 && head[3] == 0) return Format::Llama2c;
-  fail_input("{}: cannot tell the tokenizer format (expected a tokenizer.json, a SentencePiece tokenizer.model "
-             "or a llama2.c tokenizer.bin)",
-             path);
+  fail_input(
+      "{}: cannot tell the tokenizer format (expected a tokenizer.json, a SentencePiece tokenizer.model "
+      "or a llama2.c tokenizer.bin)",
+      path);
 }
 
 std::unique_ptr<Tokenizer> load_file(const std::string& path, int vocab_size_hint) {

@@ -151,9 +151,11 @@ std::string utf8_nfc(std::string_view s) {
   for (size_t i = 0; i < cps.size(); ++i) {
     const uint32_t cp = cps[i];
     const int cc = combining_class(cp);
+    // Between the starter and cp there are only non-starters (a starter would have become `starter`),
+    // in ascending class order, so the last one's class decides whether cp is blocked.
     if (have_starter && (out_len == starter + 1 || last_class < cc)) {
       const uint32_t composite = compose_pair(cps[starter], cp);
-      if (composite != 0 && (out_len == starter + 1 || (last_class != 0 && last_class < cc))) {
+      if (composite != 0) {
         cps[starter] = composite;
         continue;
       }

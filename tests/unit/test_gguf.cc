@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 
@@ -106,7 +107,7 @@ TEST(GgufBlocks, AllZeroBlocksGiveZerosWithoutDividingByZero) {
   for (float v : y) EXPECT_EQ(v, 0.0f);
 
   const BlockQ4_0 b40 = q4_0_block(x);
-  EXPECT_EQ(b40.d, 0);
+  EXPECT_EQ(b40.d, 0x8000);  // d = 0 / -8 = -0.0, as in the reference
   for (int j = 0; j < 16; ++j) EXPECT_EQ(b40.qs[j], 0x88);  // 0 * 0 + 8.5 truncates to code 8
   dequantize_row_q4_0(&b40, y, 32);
   for (float v : y) EXPECT_EQ(v, 0.0f);
@@ -504,6 +505,7 @@ TEST(GgufRoundTrip, WriterRejectsBadTensors) {
   w.add_tensor_from_f32("u", GgmlType::F32, {64}, x);
   EXPECT_THROW(w.add_tensor_from_f32("u", GgmlType::F32, {64}, x), InternalError);
   EXPECT_THROW(w.add_tensor_from_f32("v", GgmlType::F32, {1, 1, 1, 1, 1}, x), InternalError);
+  expect_input_error([&] { w.add_tensor_from_f32(std::string(64, 'n'), GgmlType::F32, {64}, x); }, {"1..63 bytes"});
   std::vector<uint8_t> out(64);
   expect_input_error([&] { quantize_rows_to(GgmlType::Q8_0, x, 1, 33, out.data()); }, {"33", "q8_0"});
   EXPECT_THROW(w.set_alignment(24), InternalError);
@@ -713,6 +715,14 @@ TEST_F(GgufCorrupt, BoolNotZeroOrOne) {
   expect_fails(f, at, "expected 0 or 1");
 }
 
+TEST_F(GgufCorrupt, EmptyKey) {
+  Bytes f;
+  f.header(0, 1);
+  f.kv_u32("", 1);
+  f.zeros(8);
+  expect_fails(f, 24, "empty metadata key");
+}
+
 TEST_F(GgufCorrupt, DuplicateKey) {
   Bytes f;
   f.header(0, 2);
@@ -861,6 +871,57 @@ TEST_F(GgufCorrupt, TruncatedTensorInfo) {
   f.u64(4);
   f.u32(0);  // half of ne[1]: the file ends here
   expect_fails(f, 24 + 48 + 4 + 8, "tensor dimension needs 8 bytes but only 4 remain");
+}
+
+// Every prefix of a valid file is refused cleanly, and random byte corruption either reads or is
+// refused with an InputError (never a crash; run under QUANTSCOPE_SANITIZE to check memory safety).
+TEST_F(GgufCorrupt, TruncationsAndMutationsNeverCrash) {
+  const std::string good = tmp_.file("good.gguf");
+  const std::vector<float> x = ramp(64 * 2, 1.0f);
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string_array("tokenizer.ggml.tokens", {"a", "bc", "def"});
+  w.set_f32_array("tokenizer.ggml.scores", {0.5f, 1.5f, 2.5f});
+  w.set("nested", GgufValue::array_of_arrays({GgufValue::string_array({"x"})}));
+  w.add_tensor_from_f32("w.q4_1", GgmlType::Q4_1, {64, 2}, x.data());
+  w.add_tensor_from_f32("w.f16", GgmlType::F16, {64, 2}, x.data());
+  w.write(good);
+  std::ifstream in(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const GgufFile ok = read_gguf(good);
+  const uint64_t data_end = ok.tensor("w.f16").file_offset + ok.tensor("w.f16").nbytes;
+
+  const std::string path = tmp_.file("cut.gguf");
+  // A fresh file each time: truncating a just-written file makes ext4 flush it (auto_da_alloc), ~5 ms each.
+  auto put = [&](const std::string& contents) {
+    std::filesystem::remove(path);
+    std::ofstream(path, std::ios::binary) << contents;
+  };
+  // Every cut inside the header and tables, then a few inside the data.
+  std::vector<uint64_t> cuts;
+  for (uint64_t n = 0; n < ok.data_offset; ++n) cuts.push_back(n);
+  for (uint64_t n = ok.data_offset; n < data_end; n += 37) cuts.push_back(n);
+  cuts.push_back(data_end - 1);
+  for (uint64_t n : cuts) {
+    put(bytes.substr(0, n));
+    EXPECT_THROW(read_gguf(path), InputError) << "prefix of " << n << " bytes";
+  }
+  std::mt19937 rng(1);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string m = bytes;
+    const int flips = 1 + int(rng() % 4);
+    for (int k = 0; k < flips; ++k) {
+      // Mostly the header and tables, where structure lives.
+      const size_t at = rng() % std::min<size_t>(m.size(), ok.data_offset + 16);
+      m[at] = char(trial % 3 == 0 ? 0xff : rng() & 0xff);
+    }
+    put(m);
+    try {
+      read_gguf(path);
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace quantscope

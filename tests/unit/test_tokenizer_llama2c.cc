@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -21,7 +22,8 @@ using test::fixture_path;
 
 std::string from_hex(const std::string& hex) {
   std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -43,7 +45,7 @@ struct BinBuilder {
 
 // <unk>, BOS, EOS and the 256 byte tokens, as the llama2.c exports lay them out.
 BinBuilder standard_prefix(int32_t max_len) {
-  BinBuilder b(max_len);
+  BinBuilder b(std::max(max_len, 6));  // "\n</s>\n" has 6 bytes
   b.token("<unk>", 0);
   b.token("\n<s>\n", 0);
   b.token("\n</s>\n", 0);
@@ -88,7 +90,8 @@ TEST(TokenizerLlama2c, MatchesPythonPortGoldens) {
       const auto expected = c["ids_with_bos"].get<std::vector<int>>();
       EXPECT_EQ(tok.encode(text, true), expected) << file << ": " << text;
       EXPECT_EQ(tok.encode_reference(text, true), expected) << file << ": " << text;
-      EXPECT_EQ(tok.encode(text, false), std::vector<int>(expected.begin() + 1, expected.end())) << file << ": " << text;
+      EXPECT_EQ(tok.encode(text, false), std::vector<int>(expected.begin() + 1, expected.end()))
+          << file << ": " << text;
       ++checked;
     }
   }
@@ -136,9 +139,30 @@ TEST(TokenizerLlama2c, DecodesBytePiecesAndChecksIds) {
 // Random texts, the fast encoder against llama2.c's loop.
 TEST(TokenizerLlama2c, FastEncodeEqualsReferenceOnRandomAndRealText) {
   const std::string stories = read_text_file(data_path("tinystories-valid.txt"));
-  const std::vector<std::string> alphabet = {"a", "b", "e", "t", "h", " ", "  ", "\n", ".", ",", "the", " the",
-                                             "\xC3\xA9", "\xE2\x80\x9C", "\xF0\x9F\x98\x80", "\xE6\x97\xA5",
-                                             "\x80", "\xFF", "<0x", "41>", "<s>", "aaaa", "ll", "o"};
+  const std::vector<std::string> alphabet = {"a",
+                                             "b",
+                                             "e",
+                                             "t",
+                                             "h",
+                                             " ",
+                                             "  ",
+                                             "\n",
+                                             ".",
+                                             ",",
+                                             "the",
+                                             " the",
+                                             "\xC3\xA9",
+                                             "\xE2\x80\x9C",
+                                             "\xF0\x9F\x98\x80",
+                                             "\xE6\x97\xA5",
+                                             "\x80",
+                                             "\xFF",
+                                             "<0x",
+                                             "41>",
+                                             "<s>",
+                                             "aaaa",
+                                             "ll",
+                                             "o"};
   std::mt19937 rng(42);
   for (const char* file : {"tok512.bin", "tokenizer_llama2_32000.bin"}) {
     Llama2cTokenizer tok(data_path(file));
@@ -146,13 +170,17 @@ TEST(TokenizerLlama2c, FastEncodeEqualsReferenceOnRandomAndRealText) {
     for (int round = 0; round < 150; ++round) {
       std::string text;
       const size_t len = rng() % max_len;
-      if (round % 2 == 0) {
+      if (round % 3 == 0) {
         text = stories.substr(rng() % (stories.size() - len), len);
+      } else if (round % 3 == 1) {
+        for (size_t i = 0; i < len / 4; ++i) text.push_back(static_cast<char>(rng() % 256));  // NULs included
       } else {
         while (text.size() < len) text += alphabet[rng() % alphabet.size()];
       }
-      const bool bos = round % 3 != 0;
-      ASSERT_EQ(tok.encode(text, bos), tok.encode_reference(text, bos)) << file << " round " << round << ": " << text;
+      const bool bos = round % 4 != 0;
+      const auto ids = tok.encode(text, bos);
+      ASSERT_EQ(ids, tok.encode_reference(text, bos)) << file << " round " << round << ": " << text;
+      ASSERT_EQ(tok.decode(ids), bos || text.empty() ? text : " " + text) << file << " round " << round;
     }
   }
 }
@@ -281,7 +309,7 @@ TEST(TokenizerLlama2c, RejectsMalformedFiles) {
 }
 
 TEST(TokenizerLlama2c, VocabularyWithoutByteTokensReportsTheByte) {
-  BinBuilder b(2);
+  BinBuilder b(5);
   b.token("<unk>", 0);
   b.token(" ", 0);
   b.token("a", 0);
