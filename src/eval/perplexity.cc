@@ -28,12 +28,7 @@ bool ppl_protocol_from_name(std::string_view s, PplProtocol* out) {
 
 namespace {
 
-// One forward pass over `input`; scores logits row r against targets[r] for r in [first, last).
-struct Window {
-  std::vector<int> input;
-  int64_t first = 0;            // first scored row
-  std::vector<int> targets;     // targets for rows first, first+1, ...
-};
+using Window = PplWindow;
 
 std::vector<Window> make_windows(const std::vector<int>& s, int bos, const PplOptions& o) {
   const int64_t ctx = o.ctx, n = int64_t(s.size());
@@ -100,6 +95,14 @@ int64_t count_words(std::string_view text) {
 }
 
 }  // namespace
+
+std::vector<PplWindow> ppl_windows(const std::vector<int>& stream, int bos_id, PplProtocol protocol, int64_t ctx) {
+  if (ctx < 2) fail_input("perplexity: context {} is too small (need >= 2)", ctx);
+  PplOptions o;
+  o.protocol = protocol;
+  o.ctx = ctx;
+  return make_windows(stream, bos_id, o);
+}
 
 PplResult perplexity(Forward& fwd, const std::vector<int>& stream, int bos_id, const PplOptions& o,
                      std::string_view text) {

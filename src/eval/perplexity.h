@@ -50,6 +50,17 @@ struct PplResult {
   std::vector<float> token_nll;  // per scored token, in scoring order (paired statistics)
 };
 
+// One forward pass of a protocol: input is run from position 0; logits row first + i scores targets[i].
+// Shared by perplexity() and the KLD reference (eval/kld.h) so both score exactly the same tokens.
+struct PplWindow {
+  std::vector<int> input;
+  int64_t first = 0;         // first scored row
+  std::vector<int> targets;  // targets for rows first, first+1, ...
+};
+
+// The windows of `protocol` over `stream` (see the protocol definitions above); ctx >= 2.
+std::vector<PplWindow> ppl_windows(const std::vector<int>& stream, int bos_id, PplProtocol protocol, int64_t ctx);
+
 PplResult perplexity(Forward& fwd, const std::vector<int>& stream, int bos_id, const PplOptions& options,
                      std::string_view text = {});
 

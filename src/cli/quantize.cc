@@ -1,0 +1,102 @@
+// quantscope quantize MODEL --recipe R.json [--calib FILE...] [--nsamples N --seqlen L --seed S] --out DIR
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <optional>
+#include <set>
+
+#include "cli/command.h"
+#include "cli/model_options.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "quant/calibration.h"
+#include "quant/quantize_model.h"
+#include "quant/quantized_model.h"
+#include "quant/recipe.h"
+
+namespace quantscope::cli {
+namespace {
+
+struct QuantizeCliOptions {
+  ModelOptions model;
+  std::string recipe, out, json;
+  std::vector<std::string> calib;
+  int64_t nsamples = 128, seqlen = 512;
+  uint64_t seed = 0;
+  bool quiet = false;
+};
+
+int run_quantize(const QuantizeCliOptions& o) {
+  const Recipe recipe = read_recipe(o.recipe);
+  OpenedModel m = open_model(o.model);
+  const auto plan = resolve_recipe(recipe, m.model->registry);
+  std::optional<CalibrationSet> calib;
+  if (!o.calib.empty()) {
+    CalibrationOptions co;
+    co.files = o.calib;
+    co.nsamples = o.nsamples;
+    co.seqlen = o.seqlen;
+    co.seed = o.seed;
+    calib = build_calibration(m.require_tokenizer(), co, m.model->config.bos_id);
+    fmt::print("calibration: {} samples x {} tokens from {} text tokens (seed {}, hash {})\n", co.nsamples, co.seqlen,
+               calib->stream_tokens, co.seed, calib->hash);
+  }
+  const std::string source_hash = model_weights_hash(*m.model);
+  QuantizeOptions qo;
+  qo.progress = !o.quiet;
+  const QuantizeReport rep = quantize_model(*m.model, plan, calib ? &*calib : nullptr, qo);
+
+  fmt::print("{:<48} {:<34} {:>7} {:>10} {:>10}\n", "tensor", "scheme", "bits/w", "rel_w_err", "rel_out_err");
+  for (const auto& t : rep.tensors) {
+    const std::string oe = t.rel_output_error < 0 ? std::string("-") : fmt::format("{:.6f}", t.rel_output_error);
+    fmt::print("{:<48} {:<34} {:>7.3f} {:>10.6f} {:>10}{}\n", t.name, t.scheme, t.bits_per_weight, t.rel_weight_error,
+               oe, t.note.empty() ? "" : "  " + t.note);
+  }
+  if (rep.non_finite)
+    fmt::print("NON-FINITE: first {} of {} at token {} feature {} ({})\n", rep.non_finite->where,
+               rep.non_finite->tensor, rep.non_finite->token, rep.non_finite->feature, rep.non_finite->value);
+  else if (calib)
+    fmt::print("no NaN/Inf in a forward pass of the quantized model over {} calibration samples\n",
+               std::min<int64_t>(qo.check_samples, int64_t(calib->samples.size())));
+
+  std::set<std::string> methods;
+  for (const auto& t : plan)
+    if (t.scheme.quantized()) methods.insert(std::string(method_name(t.scheme.method)));
+  nlohmann::json prov;
+  prov["method"] = methods.empty() ? "none" : fmt::format("{}", fmt::join(methods, "+"));
+  prov["recipe"] = recipe.json;
+  prov["recipe_path"] = o.recipe;
+  prov["calibration"] = calib ? calib->to_json() : nlohmann::json(nullptr);
+  prov["source"] = {{"path", m.model->path}, {"format", m.model->format}, {"weights_hash", source_hash},
+                    {"weights_hash_kind", "fnv1a64 over name + bytes of every stored registry tensor"}};
+  prov["report"] = rep.to_json();
+  nlohmann::json schemes = nlohmann::json::object();
+  for (const auto& t : plan) schemes[t.spec.name] = t.scheme.to_json();
+  prov["schemes"] = schemes;
+  save_quantized_model(*m.model, o.out, prov, m.tokenizer ? m.tokenizer->source() : std::string());
+  if (!o.json.empty()) write_file_atomic(o.json, rep.to_json().dump(2) + "\n");
+  fmt::print("wrote {} ({:.1f} s)\n", o.out, rep.seconds);
+  return 0;
+}
+
+CommandRegistration reg({"quantize", "quantize a model by a recipe and save it", [](CLI::App& app) {
+                           auto o = std::make_shared<QuantizeCliOptions>();
+                           add_model_options(app, o->model);
+                           app.add_option("--recipe", o->recipe, "recipe JSON")->required();
+                           app.add_option("--calib", o->calib, "calibration text file(s)");
+                           app.add_option("--nsamples", o->nsamples, "calibration samples (default 128)")
+                               ->check(CLI::PositiveNumber);
+                           app.add_option("--seqlen", o->seqlen, "tokens per sample incl. BOS (default 512)")
+                               ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+                           app.add_option("--seed", o->seed, "sampling seed (default 0)");
+                           app.add_option("--out", o->out, "output directory")->required();
+                           app.add_option("--json", o->json, "write the per-tensor error table as JSON");
+                           app.add_flag("-q,--quiet", o->quiet, "no progress display");
+                           return [o] { return run_quantize(*o); };
+                         }});
+
+}  // namespace
+}  // namespace quantscope::cli

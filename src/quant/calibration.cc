@@ -1,0 +1,132 @@
+#include "quant/calibration.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "core/parallel.h"
+
+namespace quantscope {
+
+int64_t CalibrationSet::tokens() const {
+  int64_t n = 0;
+  for (const auto& s : samples) n += int64_t(s.size());
+  return n;
+}
+
+nlohmann::json CalibrationSet::to_json() const {
+  nlohmann::json j;
+  j["files"] = options.files;
+  j["nsamples"] = options.nsamples;
+  j["seqlen"] = options.seqlen;
+  j["seed"] = options.seed;
+  j["stream_tokens"] = stream_tokens;
+  j["hash"] = hash;
+  j["hash_kind"] = "fnv1a64 of int32 token ids";
+  return j;
+}
+
+uint64_t fnv1a64(const void* data, size_t n, uint64_t h) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+CalibrationSet build_calibration_from_stream(const std::vector<int>& stream, const CalibrationOptions& o, int bos_id) {
+  if (o.nsamples <= 0) fail_input("--nsamples must be positive (got {})", o.nsamples);
+  if (o.seqlen < 2) fail_input("--seqlen must be at least 2 (got {})", o.seqlen);
+  const int64_t body = o.seqlen - 1;
+  if (int64_t(stream.size()) < body)
+    fail_input("calibration text has {} tokens, fewer than one sample of {} (--seqlen {})", stream.size(), body,
+               o.seqlen);
+  CalibrationSet c;
+  c.options = o;
+  c.stream_tokens = int64_t(stream.size());
+  std::mt19937_64 rng(o.seed);
+  const uint64_t starts = uint64_t(int64_t(stream.size()) - body + 1);
+  uint64_t h = kFnvOffset;
+  for (int64_t s = 0; s < o.nsamples; ++s) {
+    // Modulo bias is below 2^-40 for any realistic text; what matters is that the draw is reproducible.
+    const uint64_t start = rng() % starts;
+    std::vector<int> sample;
+    sample.reserve(size_t(o.seqlen));
+    sample.push_back(bos_id);
+    sample.insert(sample.end(), stream.begin() + int64_t(start), stream.begin() + int64_t(start) + body);
+    for (int t : sample) {
+      const int32_t v = t;
+      uint8_t b[4] = {uint8_t(v), uint8_t(v >> 8), uint8_t(v >> 16), uint8_t(v >> 24)};
+      h = fnv1a64(b, 4, h);
+    }
+    c.samples.push_back(std::move(sample));
+  }
+  c.hash = fmt::format("{:016x}", h);
+  return c;
+}
+
+CalibrationSet build_calibration(const Tokenizer& tok, const CalibrationOptions& o, int bos_id) {
+  if (o.files.empty()) fail_input("no calibration files given (--calib FILE...)");
+  std::string text;
+  for (size_t i = 0; i < o.files.size(); ++i) {
+    if (i) text += "\n";
+    text += read_text_file(o.files[i]);
+  }
+  return build_calibration_from_stream(tok.encode(text, false), o, bos_id);
+}
+
+void Hessian::add(const float* x, int64_t m) {
+  const int64_t k = k_;
+  parallel_for(0, k, [&](int64_t i) {
+    double* hi = h_.data() + i * k;
+    for (int64_t t = 0; t < m; ++t) {
+      const float* xt = x + t * k;
+      const double a = xt[i];
+      if (a == 0.0) continue;
+      for (int64_t j = 0; j < k; ++j) hi[j] += a * double(xt[j]);
+    }
+  }, 2 * m * k);
+  tokens_ += m;
+}
+
+double relative_output_error(const float* w, const float* wq, int64_t rows, int64_t cols, const Hessian& h) {
+  if (h.k() != cols) fail_internal("relative_output_error: Hessian is {}x{} but K = {}", h.k(), h.k(), cols);
+  std::vector<double> num(static_cast<size_t>(rows)), den(static_cast<size_t>(rows));
+  parallel_for(0, rows, [&](int64_t r) {
+    std::vector<double> d(static_cast<size_t>(cols)), a(static_cast<size_t>(cols));
+    for (int64_t j = 0; j < cols; ++j) {
+      a[size_t(j)] = w[r * cols + j];
+      d[size_t(j)] = a[size_t(j)] - double(wq[r * cols + j]);
+    }
+    double sn = 0, sd = 0;
+    for (int64_t i = 0; i < cols; ++i) {
+      const double* hi = h.data() + i * cols;
+      double tn = 0, td = 0;
+      for (int64_t j = 0; j < cols; ++j) {
+        tn += hi[j] * d[size_t(j)];
+        td += hi[j] * a[size_t(j)];
+      }
+      sn += d[size_t(i)] * tn;
+      sd += a[size_t(i)] * td;
+    }
+    num[size_t(r)] = sn;
+    den[size_t(r)] = sd;
+  }, 2 * cols * cols);
+  double n = 0, d = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    n += num[size_t(r)];
+    d += den[size_t(r)];
+  }
+  return d > 0 ? std::sqrt(std::max(n, 0.0) / d) : 0.0;
+}
+
+double relative_output_error(const float* w, const QuantizedWeight& q, const Hessian& h) {
+  const std::vector<float> wq = q.dequantize();
+  return relative_output_error(w, wq.data(), q.rows, q.cols, h);
+}
+
+}  // namespace quantscope

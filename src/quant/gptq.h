@@ -1,0 +1,28 @@
+// GPTQ: Frantar, Ashkboos, Hoefler, Alistarh, "GPTQ: Accurate Post-Training Quantization for Generative
+// Pre-trained Transformers", ICLR 2023, arXiv:2210.17323 (building on Optimal Brain Quantization,
+// Frantar & Alistarh 2022). Columns are quantized one at a time; the rounding error of each is spread
+// over the columns not yet quantized through the inverse Hessian of the layer's calibration inputs,
+// which minimises ||(W - Wq) X^T||^2 greedily.
+#pragma once
+
+#include "quant/calibration.h"
+#include "quant/quantizer.h"
+#include "quant/recipe.h"
+
+namespace quantscope {
+
+struct GptqStats {
+  double damp_used = 0;  // absolute value added to the diagonal
+  int damp_retries = 0;  // times the damping was multiplied by 10 because H + damp I was not positive definite
+  int64_t dead_columns = 0;  // inputs that were always zero (their weights are quantized as zero)
+};
+
+// w [rows, cols]; h: the Hessian of the inputs (sum x x^T over calibration tokens, K = cols).
+QuantizedWeight gptq_quantize(const float* w, int64_t rows, int64_t cols, const Hessian& h, const WeightQuantSpec& spec,
+                              const GptqParams& params, GptqStats* stats = nullptr);
+
+// Lower Cholesky factor of the symmetric n x n matrix a (row-major, in place: the lower triangle
+// becomes L, the strict upper triangle is zeroed). False when a is not positive definite.
+bool cholesky_lower(double* a, int64_t n);
+
+}  // namespace quantscope

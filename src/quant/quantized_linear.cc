@@ -1,0 +1,97 @@
+#include "quant/quantized_linear.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "core/parallel.h"
+#include "kernels/dot.h"
+
+namespace quantscope {
+
+std::string ActQuantSpec::describe() const {
+  if (bits == 0) return "";
+  return fmt::format("a{} {}", bits, act_granularity_name(granularity));
+}
+
+QuantizedLinear::QuantizedLinear(std::string name, QuantizedWeight w, std::vector<float> bias, ActQuantSpec act)
+    : name_(std::move(name)), w_(std::move(w)), bias_(std::move(bias)), act_(act) {}
+
+uint64_t QuantizedLinear::weight_bytes() const { return w_.storage_bytes() + bias_.size() * sizeof(float); }
+
+std::string QuantizedLinear::describe() const {
+  std::string d = w_.spec.describe();
+  if (act_.bits) d += " " + act_.describe();
+  return d;
+}
+
+void QuantizedLinear::forward(const float* x, int64_t m, float* y) const {
+  const int64_t n = w_.rows, k = w_.cols;
+  std::vector<float> xq;
+  if (act_.bits) {
+    xq.assign(x, x + m * k);
+    if (act_.granularity == ActGranularity::Token || !act_.calibrated)
+      fake_quant_act_per_token(xq.data(), m, k, act_.bits, act_.rounding);
+    else
+      fake_quant_act_static(xq.data(), m * k, act_.static_params, act_.bits, act_.rounding);
+    x = xq.data();
+  }
+  // The same tiling and arithmetic as matmul() for f16/bf16 weights: a tile of rows widened to fp32
+  // once, then one dot_rows_f32 per input row, bias added after the dot.
+  constexpr int64_t kTile = 16;
+  const int64_t ntiles = (n + kTile - 1) / kTile;
+  parallel_blocks(ntiles, [&](int, int64_t t0, int64_t t1) {
+    std::vector<float> tile;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t j0 = t * kTile, j1 = std::min(n, j0 + kTile);
+      tile.resize(size_t((j1 - j0) * k));
+      for (int64_t j = j0; j < j1; ++j) w_.dequantize_row(j, tile.data() + (j - j0) * k);
+      for (int64_t i = 0; i < m; ++i) {
+        float* yi = y + i * n;
+        dot_rows_f32(x + i * k, tile.data(), k, j1 - j0, k, yi + j0);
+        if (!bias_.empty())
+          for (int64_t j = j0; j < j1; ++j) yi[j] += bias_[size_t(j)];
+      }
+    }
+  }, 2 * kTile * k * m + 4 * kTile * k);
+  for (int64_t i = 0; i < m * n; ++i) {
+    if (!std::isfinite(y[i])) {
+      note_non_finite({name_, "output", i / n, i % n, y[i]});
+      break;
+    }
+  }
+}
+
+namespace {
+std::mutex g_non_finite_mutex;
+std::optional<NonFiniteEvent> g_non_finite;
+}  // namespace
+
+std::optional<NonFiniteEvent> first_non_finite() {
+  std::lock_guard<std::mutex> lock(g_non_finite_mutex);
+  return g_non_finite;
+}
+
+void reset_non_finite() {
+  std::lock_guard<std::mutex> lock(g_non_finite_mutex);
+  g_non_finite.reset();
+}
+
+void note_non_finite(const NonFiniteEvent& e) {
+  std::lock_guard<std::mutex> lock(g_non_finite_mutex);
+  if (!g_non_finite) g_non_finite = e;
+}
+
+void NonFiniteTap::on_linear_input(int layer, TensorRole role, const float* x, int64_t m, int64_t k) {
+  for (int64_t i = 0; i < m * k; ++i) {
+    if (!std::isfinite(x[i])) {
+      const std::string name = layer < 0 ? global_tensor_name(role) : layer_tensor_name(layer, role);
+      note_non_finite({name, "input", i / k, i % k, x[i]});
+      return;
+    }
+  }
+}
+
+}  // namespace quantscope

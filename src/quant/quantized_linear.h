@@ -1,0 +1,78 @@
+// A Linear whose weights are integer codes with group scales (quantizer.h), optionally with fake-quantized
+// activations (W8A8 / W4A4 emulation: the input is quantized and dequantized, then the matmul runs in fp32).
+//
+// forward() dequantizes tiles of rows to fp32 and uses the same dot_rows_f32 as DenseLinear, so a
+// QuantizedLinear gives bit-identical outputs to a DenseLinear over the dequantized matrix (tested).
+// Outputs are scanned for NaN/Inf; the first one seen since reset_non_finite() is recorded with the
+// tensor's name (W4A4 can overflow; the study wants to know where, not to crash).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/forward.h"
+#include "model/linear.h"
+#include "quant/quantizer.h"
+
+namespace quantscope {
+
+struct ActQuantSpec {
+  int bits = 0;  // 0: activations stay fp32; else 4 or 8
+  ActGranularity granularity = ActGranularity::Token;
+  Rounding rounding = Rounding::HalfToEven;
+  // Per-tensor static range (calibrated), used when granularity == Tensor.
+  GroupParams static_params;
+  bool calibrated = false;
+
+  std::string describe() const;  // "" or "a8 token", "a4 tensor"
+};
+
+class QuantizedLinear final : public Linear {
+ public:
+  QuantizedLinear(std::string name, QuantizedWeight w, std::vector<float> bias, ActQuantSpec act = {});
+  int64_t in_features() const override { return w_.cols; }
+  int64_t out_features() const override { return w_.rows; }
+  void forward(const float* x, int64_t m, float* y) const override;
+  // Packed codes + scales + zeros (what a deployment kernel reads) + bias.
+  uint64_t weight_bytes() const override;
+  std::string describe() const override;
+
+  const std::string& name() const { return name_; }
+  const QuantizedWeight& weight() const { return w_; }
+  const std::vector<float>& bias() const { return bias_; }
+  const ActQuantSpec& act() const { return act_; }
+  void set_act(const ActQuantSpec& a) { act_ = a; }
+
+ private:
+  std::string name_;
+  QuantizedWeight w_;
+  std::vector<float> bias_;
+  ActQuantSpec act_;
+};
+
+// Where a non-finite value first appeared.
+struct NonFiniteEvent {
+  std::string tensor;  // canonical name of the linear whose output (or input, from the tap) had it
+  std::string where;   // "output" or "input"
+  int64_t token = 0, feature = 0;
+  float value = 0.0f;
+};
+// The first event since the last reset (process-wide, thread-safe; the first reporter wins).
+std::optional<NonFiniteEvent> first_non_finite();
+void reset_non_finite();
+void note_non_finite(const NonFiniteEvent& e);
+
+// A tap that records the first linear whose INPUT holds a NaN/Inf (catches values produced by
+// attention/norms too, which QuantizedLinear's output check cannot see).
+class NonFiniteTap : public ActivationTap {
+ public:
+  explicit NonFiniteTap(const Model& m) : model_(m) {}
+  void on_linear_input(int layer, TensorRole role, const float* x, int64_t m, int64_t k) override;
+
+ private:
+  const Model& model_;
+};
+
+}  // namespace quantscope
