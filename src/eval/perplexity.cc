@@ -44,17 +44,24 @@ std::vector<Window> make_windows(const std::vector<int>& s, int bos, const PplOp
         w.push_back(std::move(win));
       }
       break;
-    case PplProtocol::LlamaCpp:
-      for (int64_t j = 0; (j + 1) * ctx <= n; ++j) {
+    case PplProtocol::LlamaCpp: {
+      // llama.cpp tokenizes the file with BOS in front: S = [BOS] + stream.
+      std::vector<int> S;
+      S.reserve(s.size() + 1);
+      S.push_back(bos);
+      S.insert(S.end(), s.begin(), s.end());
+      const int64_t ns = int64_t(S.size());
+      for (int64_t j = 0; (j + 1) * ctx <= ns; ++j) {
         Window win;
-        win.input.assign(s.begin() + j * ctx, s.begin() + (j + 1) * ctx);
+        win.input.assign(S.begin() + j * ctx, S.begin() + (j + 1) * ctx);
         win.input[0] = bos;
         win.first = ctx / 2;
-        // row r predicts input token r+1 (the original stream token; only position 0 is replaced)
-        for (int64_t r = ctx / 2; r <= ctx - 2; ++r) win.targets.push_back(s[size_t(j * ctx + r + 1)]);
+        // row r predicts chunk token r+1 (only position 0 was replaced by BOS)
+        for (int64_t r = ctx / 2; r <= ctx - 2; ++r) win.targets.push_back(win.input[size_t(r + 1)]);
         w.push_back(std::move(win));
       }
       break;
+    }
     case PplProtocol::Rolling: {
       if (n == 0) break;
       const int64_t first_len = std::min(ctx, n);

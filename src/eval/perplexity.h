@@ -5,9 +5,9 @@
 //  full-window (papers' WikiText-2 numbers): consecutive non-overlapping pieces of ctx-1 tokens
 //      (a final incomplete piece is dropped); each window is [BOS] + piece; every token of the
 //      piece is scored.
-//  llama.cpp (its `perplexity` tool): chunks of ctx tokens, chunk j = stream[j*ctx, (j+1)*ctx),
-//      its first token replaced by BOS; logits at positions ctx/2 .. ctx-2 score the next token,
-//      i.e. ctx-1-ctx/2 tokens per chunk.
+//  llama.cpp (its `perplexity` tool): the text tokenized with BOS in front, S = [BOS] + stream;
+//      chunks of ctx tokens, chunk j = S[j*ctx, (j+1)*ctx), its first token replaced by BOS; logits
+//      at positions ctx/2 .. ctx-2 score the next token, i.e. ctx-1-ctx/2 tokens per chunk.
 //  rolling (lm-evaluation-harness loglikelihood_rolling, context_len 1): the first window is
 //      [BOS] + stream[0, ctx-1) and scores stream[0, ctx); each following window scores the next
 //      up to ctx tokens with the ctx tokens before them as input; every token scored exactly once.

@@ -623,15 +623,15 @@ def windows_full_window(T, ctx):
 
 
 def windows_llama_cpp(T, ctx):
-    # llama.cpp perplexity (non-overlapping chunks, second half scored): for j < floor(len(T)/ctx),
-    # chunk = T[j*ctx:(j+1)*ctx] with its first token replaced by BOS; with first = ctx/2, logits at
-    # positions first .. ctx-2 predict chunk tokens first+1 .. ctx-1 (ctx/2 - 1 tokens per chunk).
-    # (llama.cpp tokenizes the file with a BOS in front; here T has none, as the protocol is defined
-    # on the BOS-free stream; the chunk's first token is replaced by BOS either way.)
+    # llama.cpp perplexity (tools/perplexity/perplexity.cpp): the file is tokenized with a BOS in
+    # front, S = [BOS] + T; for j < floor(len(S)/ctx), chunk = S[j*ctx:(j+1)*ctx] with its first token
+    # replaced by BOS; with first = ctx/2, logits at positions first .. ctx-2 predict chunk tokens
+    # first+1 .. ctx-1 (ctx - 1 - ctx/2 tokens per chunk).
+    S = [BOS] + T
     first = ctx // 2
     out = []
-    for j in range(len(T) // ctx):
-        chunk = [BOS] + T[j * ctx + 1:(j + 1) * ctx]
+    for j in range(len(S) // ctx):
+        chunk = [BOS] + S[j * ctx + 1:(j + 1) * ctx]
         out.append((chunk, first, chunk[first + 1:ctx]))
     return out
 
@@ -688,7 +688,7 @@ def cmd_stories_ppl(args):
              f"[BOS] + consecutive non-overlapping pieces of {ctx - 1} tokens (incomplete last piece "
              f"dropped); every piece token scored"),
             ("llama.cpp", ctx, windows_llama_cpp(T, ctx),
-             f"chunks T[j*{ctx}:(j+1)*{ctx}], first token replaced by BOS; logits at positions "
+             f"S = [BOS] + T; chunks S[j*{ctx}:(j+1)*{ctx}], first token replaced by BOS; logits at positions "
              f"{ctx // 2}..{ctx - 2} predict tokens {ctx // 2 + 1}..{ctx - 1}"),
             ("rolling", ctx, windows_rolling(T, ctx),
              f"lm-eval loglikelihood_rolling, max_length={ctx}, context_len=1, prefix token BOS; "
