@@ -45,11 +45,12 @@ int run_generate(const GenerateOptions& o) {
   Sampler sampler(c.vocab_size, o.temperature, o.top_p, o.seed);
   std::vector<float> logits(size_t(c.vocab_size));
   auto emit = [&](int prev, int tok) {
-    if (m.tokenizer) {
-      const std::string piece = m.tokenizer->decode_piece(prev, tok);
+    if (m.tokenizer && tok < m.tokenizer->vocab_size()) {
+      // (a synthetic model's vocabulary can be larger than the tokenizer it is run with)
+      const std::string piece = m.tokenizer->decode_piece(prev < m.tokenizer->vocab_size() ? prev : -1, tok);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
     } else {
-      std::printf("%d ", tok);
+      std::printf("<%d>", tok);
     }
     std::fflush(stdout);
   };
