@@ -39,12 +39,15 @@ Weights fp32, host kernels; scores are bit-identical for any thread count.
 
 Data: `data/blimp/*.jsonl` (the bundled phenomena; see `data/blimp/README.md`). The model is a
 260K-parameter TinyStories model, so most BLiMP vocabulary is far outside what it has seen.
+Cross-check: the independent PyTorch forward pass of `tests/reference/torch_reference.py` gives the
+same accuracy (0.5386) on the first 20 pairs of every phenomenon (1140 pairs).
 
 Command:
 
 TXT
   echo '```'
-  echo "quantscope eval data/stories260K.bin --tokenizer data/tok512.bin --tasks blimp:data/blimp --limit $limit --json blimp.json --markdown table.md"
+  lim=""; if [ "$limit" != 0 ]; then lim=" --limit $limit"; fi
+  echo "quantscope eval data/stories260K.bin --tokenizer data/tok512.bin --tasks blimp:data/blimp$lim --json blimp.json --markdown table.md"
   echo '```'
   echo
   cat "$tmp/table.md"

@@ -25,9 +25,10 @@ OpenedModel open_model(const ModelOptions& o) {
   if (o.no_mmap) ::setenv("QUANTSCOPE_NO_MMAP", "1", 1);
   OpenedModel m;
   m.model = load_model(o.model);
-  // No size hint: a tokenizer may cover fewer ids than the model (a synthetic 153k-vocab model run
-  // with tok512.bin); more ids than the model is an error below.
-  m.tokenizer = load_tokenizer(o.model, o.tokenizer, 0);
+  // A tokenizer found beside a llama2.c model is tok<vocab>.bin and must match its vocabulary; an
+  // explicit one may cover fewer ids than the model (a synthetic 153k-vocab model run with
+  // tok512.bin); more ids than the model is an error below.
+  m.tokenizer = load_tokenizer(o.model, o.tokenizer, o.tokenizer.empty() ? m.model->config.vocab_size : 0);
   if (m.tokenizer && m.tokenizer->vocab_size() > m.model->config.vocab_size)
     fail_input("{}: tokenizer has {} tokens but the model's vocabulary is {}", m.tokenizer->source(),
                m.tokenizer->vocab_size(), m.model->config.vocab_size);

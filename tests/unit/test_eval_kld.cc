@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/parallel.h"
 #include "eval/kld.h"
 #include "formats/llama2c.h"
 #include "test_util.h"
@@ -215,9 +216,26 @@ TEST(EvalKld, CompactKldAgainstExactOnW4) {
   }
 }
 
+TEST(EvalKld, IdenticalForOneAndTwoThreads) {
+  test::TempDir tmp;
+  auto m = load_model(test::data_path("stories260K.bin"));
+  const std::vector<int> stream = stories_stream(*m);
+  const int saved = num_threads();
+  set_num_threads(1);
+  make_ref(*m, stream, tmp.file("t1.ref"), RefDType::F16, 16, PplProtocol::Rolling);
+  const KldResult a = kld_of(*m, tmp.file("t1.ref"));
+  set_num_threads(2);
+  make_ref(*m, stream, tmp.file("t2.ref"), RefDType::F16, 16, PplProtocol::Rolling);
+  const KldResult b = kld_of(*m, tmp.file("t1.ref"));
+  set_num_threads(saved);
+  EXPECT_EQ(read_text_file(tmp.file("t1.ref")), read_text_file(tmp.file("t2.ref")));  // byte-identical files
+  EXPECT_EQ(a.token_kld, b.token_kld);
+  EXPECT_EQ(a.token_bound, b.token_bound);
+}
+
 TEST(EvalKld, CliSelfReferenceGivesZero) {
   test::TempDir tmp;
-  const std::string model = test::data_path("stories260K.bin");
+  const std::string model = test::data_path("stories260K.bin") + " --tokenizer " + test::data_path("tok512.bin");
   auto r = test::run_cli("ref " + model + " -q --text " + test::data_path("tinystories-valid.txt") + " --out " +
                          tmp.file("r.ref") + " --ctx 64 --max-windows 3 --dtype f32 --top-k 16");
   ASSERT_EQ(r.exit_code, 0) << r.err;

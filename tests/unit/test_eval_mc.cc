@@ -78,7 +78,7 @@ TEST(EvalMc, CodepointLength) {
 
 TEST(EvalMc, CliJsonAndPairedMcNemar) {
   test::TempDir tmp;
-  const std::string model = test::data_path("stories260K.bin");
+  const std::string model = test::data_path("stories260K.bin") + " --tokenizer " + test::data_path("tok512.bin");
   const std::string tasks = "blimp:" + test::data_path("blimp") + ",piqa:" + test::fixture_path("eval/piqa.jsonl");
   auto r = test::run_cli("eval " + model + " -q -t 1 --limit 3 --tasks " + tasks + " --json " + tmp.file("a.json") +
                          " --markdown " + tmp.file("a.md"));

@@ -129,7 +129,7 @@ TEST(EvalReaders, SkipInvalidCounts) {
 }
 
 TEST(EvalReaders, CliMalformedExits2) {
-  const std::string model = test::data_path("stories260K.bin");
+  const std::string model = test::data_path("stories260K.bin") + " --tokenizer " + test::data_path("tok512.bin");
   auto r = test::run_cli("eval " + model + " -q --tasks mc:" + fx("bad_utf8.jsonl"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("bad_utf8.jsonl:2: invalid UTF-8"), std::string::npos) << r.err;
