@@ -10,6 +10,7 @@
 #include "core/file_io.h"
 #include "core/mapped_file.h"
 #include "core/parallel.h"
+#include "eval/bootstrap.h"
 #include "eval/kld.h"
 #include "eval/mc_scoring.h"
 #include "eval/perplexity.h"
@@ -53,6 +54,34 @@ std::vector<TaskSpec> parse_tasks(const std::string& s) {
 
 nlohmann::json mean_se_json(const MeanSe& m) { return {{"mean", m.mean}, {"se", m.se}, {"n", m.n}}; }
 
+// Per-block sums of a per-token metric, kept in the JSON so a later run can be compared paired.
+nlohmann::json block_json(const BlockSums& b) { return {{"block_tokens", 256}, {"sums", b.sums}, {"counts", b.counts}}; }
+
+BlockSums block_from_json(const nlohmann::json& j, const std::string& where) {
+  BlockSums b;
+  try {
+    b.sums = j.at("sums").get<std::vector<double>>();
+    b.counts = j.at("counts").get<std::vector<int64_t>>();
+  } catch (const nlohmann::json::exception& e) {
+    fail_input("{}: block sums unreadable ({})", where, e.what());
+  }
+  if (b.sums.size() != b.counts.size()) fail_input("{}: block sums and counts differ in length", where);
+  return b;
+}
+
+// Paired block bootstrap of a per-token metric (mean NLL or KLD) between this run and another.
+nlohmann::json bootstrap_json(const std::string& task, const std::string& metric, const nlohmann::json& here,
+                              const nlohmann::json& there, const std::string& other_path) {
+  const PairedBootstrap pb = paired_block_bootstrap(block_from_json(here, "this run"), block_from_json(there, other_path));
+  const std::string verdict = pb.below_noise() ? "difference below noise" : "significant difference";
+  fmt::print("paired {}: mean {} here - there = {:+.6f}, 95% CI [{:+.6f}, {:+.6f}] ({} blocks of 256 tokens, {} "
+             "resamples), p = {:.4g}: {}\n", task, metric, pb.diff, pb.lo, pb.hi, pb.blocks, pb.iterations, pb.p_value,
+             verdict);
+  return {{"task", task},       {"metric", metric}, {"other", other_path}, {"difference", pb.diff},
+          {"ci95", {pb.lo, pb.hi}}, {"p_value", pb.p_value}, {"blocks", pb.blocks},
+          {"test", "paired block bootstrap (256-token blocks), 10000 resamples"}, {"verdict", verdict}};
+}
+
 nlohmann::json ppl_task(Forward& fwd, const OpenedModel& m, const TaskSpec& t, const EvalCliOptions& o) {
   PplOptions po;
   if (!ppl_protocol_from_name(o.protocol, &po.protocol))
@@ -69,6 +98,7 @@ nlohmann::json ppl_task(Forward& fwd, const OpenedModel& m, const TaskSpec& t, c
                       {"ctx", r.ctx},          {"windows", r.windows},    {"scored_tokens", r.scored},
                       {"stream_tokens", r.stream_tokens}, {"mean_nll", r.mean_nll}, {"se_mean_nll", r.se_mean_nll},
                       {"ppl", r.finite ? nlohmann::json(r.ppl) : nlohmann::json("non-finite")}, {"ppl_se", r.ppl_se}};
+  j["block_nll"] = block_json(block_sums(r.token_nll));
   if (r.words > 0) {
     j["words"] = r.words;
     j["bytes"] = r.bytes;
@@ -98,7 +128,9 @@ nlohmann::json kld_task(Forward& fwd, const TaskSpec& t, const EvalCliOptions& o
   fmt::print("  dp percentiles: 1% {:.4f}  5% {:.4f}  median {:.4f}  95% {:.4f}  99% {:.4f}\n", r.dp_p01, r.dp_p05,
              r.dp_median, r.dp_p95, r.dp_p99);
   const RefHeader& h = ref.header();
+  nlohmann::json blocks = block_json(block_sums(r.token_kld));
   return {{"task", "kld"},
+          {"block_kld", blocks},
           {"reference", t.path},
           {"reference_model", h.model},
           {"reference_text", h.text},
@@ -183,6 +215,15 @@ nlohmann::json paired_tests(const nlohmann::json& tasks, const std::string& othe
     fail_input("--paired {}: no 'tasks' list (expected the --json output of quantscope eval)", other_path);
   nlohmann::json out = nlohmann::json::array();
   for (const auto& t : tasks) {
+    for (const auto& [key, metric] : {std::pair<std::string, std::string>{"block_nll", "NLL (ln perplexity ratio)"},
+                                      {"block_kld", "KLD"}}) {
+      if (!t.contains(key)) continue;
+      for (const auto& u : other["tasks"])
+        if (u.is_object() && u.value("task", "") == t["task"] && u.contains(key) &&
+            u.value("path", u.value("reference", "")) == t.value("path", t.value("reference", "")) &&
+            u.value("protocol", "") == t.value("protocol", "") && u.value("ctx", 0) == t.value("ctx", 0))
+          out.push_back(bootstrap_json(t["task"].get<std::string>(), metric, t[key], u[key], other_path));
+    }
     if (!t.contains("correct")) continue;
     for (const auto& u : other["tasks"]) {
       if (!u.is_object() || u.value("task", "") != t["task"] || u.value("path", "") != t["path"] || !u.contains("correct"))

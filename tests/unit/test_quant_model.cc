@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "core/error.h"
 #include "core/mapped_file.h"
 #include "model/forward.h"
 #include "quant/calibration.h"
@@ -142,7 +143,9 @@ TEST(QuantModel, GptqOutputErrorBelowRtnPerLayer) {
     sum_rtn[a.layer] += a.rel_output_error;
     sum_gptq[b.layer] += b.rel_output_error;
     // Layer 0's q/k/v see identical inputs under both methods: a like-for-like comparison per tensor.
-    if (a.layer == 0 && role_is_attention(a.role) && a.role != TensorRole::AttnO) EXPECT_LT(b.rel_output_error, a.rel_output_error) << a.name;
+    if (a.layer == 0 && role_is_attention(a.role) && a.role != TensorRole::AttnO) {
+      EXPECT_LT(b.rel_output_error, a.rel_output_error) << a.name;
+    }
   }
   for (const auto& [layer, e] : sum_rtn) EXPECT_LT(sum_gptq[layer], e) << "layer " << layer;
 }
