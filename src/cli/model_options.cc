@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "quant/quantized_model.h"
 
 namespace quantscope::cli {
 
@@ -24,7 +25,7 @@ OpenedModel open_model(const ModelOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   if (o.no_mmap) ::setenv("QUANTSCOPE_NO_MMAP", "1", 1);
   OpenedModel m;
-  m.model = load_model(o.model);
+  m.model = load_any_model(o.model);
   // A tokenizer found beside a llama2.c model is tok<vocab>.bin and must match its vocabulary; an
   // explicit one may cover fewer ids than the model (a synthetic 153k-vocab model run with
   // tok512.bin); more ids than the model is an error below.

@@ -10,15 +10,12 @@
 
 namespace quantscope {
 
-// Quantized-model hook: defined in src/quant/quantized_model.cc (layer 4). Declared here instead of
-// included so the model layer includes nothing above it.
-std::unique_ptr<Model> load_quantized_model(const std::string& dir, const LoadOptions& options);
-
 std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    if (fs::exists(fs::path(path) / "quant_description.json", ec)) return load_quantized_model(path, options);
+    if (fs::exists(fs::path(path) / "quant_description.json", ec))
+      fail_input("{}: a quantized model directory; load it with load_any_model (src/quant/quantized_model.h)", path);
     HfCheckpoint ck = load_hf_checkpoint(path);
     return bind_model(ck.config, std::move(ck.tensors), path, "safetensors", options);
   }

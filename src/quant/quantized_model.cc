@@ -367,4 +367,11 @@ std::unique_ptr<Model> load_quantized_model(const std::string& dir, const LoadOp
   return m;
 }
 
+std::unique_ptr<Model> load_any_model(const std::string& path, const LoadOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(path) / "quant_description.json", ec))
+    return load_quantized_model(path, options);
+  return load_model(path, options);
+}
+
 }  // namespace quantscope

@@ -41,4 +41,8 @@ std::string model_weights_hash(const Model& model);
 nlohmann::json model_config_to_json(const ModelConfig& c);
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& source);
 
+// Any model path: a quantized directory (quant_description.json) through load_quantized_model,
+// everything else through load_model (the model layer knows nothing of quantized formats).
+std::unique_ptr<Model> load_any_model(const std::string& path, const LoadOptions& options = {});
+
 }  // namespace quantscope

@@ -159,7 +159,7 @@ TEST(QuantModel, SavedModelReloadsToIdenticalLogits) {
                     {"match": "lm_head", "scheme": {"method": "rtn", "w_bits": 8, "granularity": "channel"}}]})");
   test::TempDir dir;
   save_quantized_model(*q.model, dir.path(), {{"method", "test"}}, test::data_path("tok512.bin"));
-  auto back = load_model(dir.path());
+  auto back = load_any_model(dir.path());
   EXPECT_EQ(back->format, "quantscope-quantized");
   EXPECT_EQ(back->config.rope_style, RopeStyle::Interleaved);
   const std::vector<int> ids = {1, 403, 407, 261, 378, 429, 261, 280, 300, 268, 271, 265};
@@ -183,7 +183,7 @@ TEST(QuantModel, W4A4RunsAndReportsNonFinite) {
   const Quantized s = quantize_stories(R"({"default": {"method": "rtn", "w_bits": 8, "a_bits": 8, "a_granularity": "tensor"}})");
   test::TempDir dir;
   save_quantized_model(*s.model, dir.path(), {}, "");
-  EXPECT_EQ(logits_of(*load_model(dir.path()), ids), logits_of(*s.model, ids));
+  EXPECT_EQ(logits_of(*load_any_model(dir.path()), ids), logits_of(*s.model, ids));
   EXPECT_THROW(quantize_stories(R"({"default": {"method": "rtn", "a_bits": 8, "a_granularity": "tensor"}})", false),
                InputError);
 }
