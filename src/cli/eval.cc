@@ -22,6 +22,7 @@ namespace {
 struct EvalCliOptions {
   ModelOptions model;
   std::string tasks, json, markdown, paired, protocol = "full-window";
+  std::string quant;  // a quantized directory of MODEL (quantscope quantize --out DIR): evaluated instead
   int64_t limit = 0, ctx = 0;
   bool skip_invalid = false, no_prefix_reuse = false, quiet = false;
 };
@@ -253,7 +254,9 @@ nlohmann::json paired_tests(const nlohmann::json& tasks, const std::string& othe
 
 int run_eval(const EvalCliOptions& o) {
   const std::vector<TaskSpec> specs = parse_tasks(o.tasks);
-  OpenedModel m = open_model(o.model);
+  ModelOptions mo = o.model;
+  if (!o.quant.empty()) mo.model = o.quant;  // the quantized model carries its source's config and tokenizer
+  OpenedModel m = open_model(mo);
   Forward fwd(*m.model);
   nlohmann::json tasks = nlohmann::json::array();
   std::string markdown;
@@ -275,6 +278,7 @@ int run_eval(const EvalCliOptions& o) {
 CommandRegistration reg({"eval", "perplexity, KL divergence to a reference, multiple-choice tasks", [](CLI::App& app) {
                            auto o = std::make_shared<EvalCliOptions>();
                            add_model_options(app, o->model);
+                           app.add_option("--quant", o->quant, "evaluate this quantized directory of MODEL");
                            app.add_option("--tasks", o->tasks,
                                           "comma-separated: ppl:FILE, kld:REF, blimp[:DIR], hellaswag:F, arc:F, piqa:F, "
                                           "winogrande:F, lambada:F, mc:F (generic {context, choices, answer})")
