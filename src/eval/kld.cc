@@ -12,7 +12,6 @@ namespace quantscope {
 
 namespace {
 
-constexpr int64_t kSlice = 64;  // logits rows per compute_logits call: 64 x 150k floats = 39 MB
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // max and log of the partition function of one logits row, summed sequentially in double so the
@@ -48,35 +47,6 @@ int argmax_lowest(const float* l, int64_t n) {
   return int(best);
 }
 
-// Runs every window and calls on_row(logits row [V], target) for each scored token in order.
-template <typename F>
-void for_each_scored(Forward& fwd, const std::vector<PplWindow>& windows, const std::string& label, bool progress,
-                     F&& on_row) {
-  const ModelConfig& c = fwd.model().config;
-  int64_t ctx = 0, total = 0;
-  for (const auto& w : windows) {
-    ctx = std::max<int64_t>(ctx, int64_t(w.input.size()));
-    total += int64_t(w.targets.size());
-  }
-  if (ctx > c.max_seq_len)
-    fail_input("{}: a window of {} tokens exceeds the model's maximum sequence length {}", label, ctx, c.max_seq_len);
-  KVCache cache(c, ctx);
-  const int64_t V = c.vocab_size;
-  std::vector<float> logits;
-  Progress bar(label, total, "tok", !progress);
-  for (const auto& w : windows) {
-    fwd.run(w.input.data(), int64_t(w.input.size()), 0, cache, nullptr, false);
-    const int64_t rows = int64_t(w.targets.size());
-    for (int64_t s0 = 0; s0 < rows; s0 += kSlice) {
-      const int64_t sn = std::min(kSlice, rows - s0);
-      logits.resize(size_t(sn * V));
-      fwd.compute_logits(w.first + s0, sn, logits.data());
-      for (int64_t i = 0; i < sn; ++i) on_row(&logits[size_t(i * V)], w.targets[size_t(s0 + i)]);
-    }
-    bar.advance(rows);
-  }
-  bar.finish();
-}
 
 std::vector<PplWindow> limited_windows(const std::vector<int>& stream, int bos, PplProtocol p, int64_t ctx,
                                        int64_t max_windows, const std::string& what) {

@@ -111,6 +111,35 @@ std::vector<PplWindow> ppl_windows(const std::vector<int>& stream, int bos_id, P
   return make_windows(stream, bos_id, o);
 }
 
+void for_each_scored(Forward& fwd, const std::vector<PplWindow>& windows, const std::string& label, bool progress,
+                     const std::function<void(const float* logits, int target)>& on_row) {
+  const ModelConfig& c = fwd.model().config;
+  int64_t ctx = 0, total = 0;
+  for (const auto& w : windows) {
+    ctx = std::max<int64_t>(ctx, int64_t(w.input.size()));
+    total += int64_t(w.targets.size());
+  }
+  if (ctx > c.max_seq_len)
+    fail_input("{}: a window of {} tokens exceeds the model's maximum sequence length {}", label, ctx, c.max_seq_len);
+  constexpr int64_t kSlice = 64;  // logits rows per compute_logits call: 64 x 150k floats = 39 MB
+  KVCache cache(c, std::max<int64_t>(ctx, 1));
+  const int64_t V = c.vocab_size;
+  std::vector<float> logits;
+  Progress bar(label, total, "tok", !progress);
+  for (const auto& w : windows) {
+    fwd.run(w.input.data(), int64_t(w.input.size()), 0, cache, nullptr, false);
+    const int64_t rows = int64_t(w.targets.size());
+    for (int64_t s0 = 0; s0 < rows; s0 += kSlice) {
+      const int64_t sn = std::min(kSlice, rows - s0);
+      logits.resize(size_t(sn * V));
+      fwd.compute_logits(w.first + s0, sn, logits.data());
+      for (int64_t i = 0; i < sn; ++i) on_row(&logits[size_t(i * V)], w.targets[size_t(s0 + i)]);
+    }
+    bar.advance(rows);
+  }
+  bar.finish();
+}
+
 PplResult perplexity(Forward& fwd, const std::vector<int>& stream, int bos_id, const PplOptions& o,
                      std::string_view text) {
   if (o.ctx < 2) fail_input("perplexity: context {} is too small (need >= 2)", o.ctx);
@@ -129,30 +158,13 @@ PplResult perplexity(Forward& fwd, const std::vector<int>& stream, int bos_id, c
   r.ctx = o.ctx;
   r.stream_tokens = int64_t(stream.size());
   r.windows = int64_t(windows.size());
-  KVCache cache(c, o.ctx);
   const int64_t V = c.vocab_size;
-  constexpr int64_t kSlice = 64;  // logits rows per slice: 64 x 150k floats = 39 MB
-  std::vector<float> logits;
-  int64_t total_scored = 0;
-  for (const auto& w : windows) total_scored += int64_t(w.targets.size());
-  Progress progress("ppl " + r.protocol, total_scored, "tok", !o.progress);
-  for (const auto& w : windows) {
-    fwd.run(w.input.data(), int64_t(w.input.size()), 0, cache, nullptr, false);
-    const int64_t rows = int64_t(w.targets.size());
-    for (int64_t s0 = 0; s0 < rows; s0 += kSlice) {
-      const int64_t sn = std::min(kSlice, rows - s0);
-      logits.resize(size_t(sn * V));
-      fwd.compute_logits(w.first + s0, sn, logits.data());
-      for (int64_t i = 0; i < sn; ++i) {
-        const double nll = -log_softmax_at(&logits[size_t(i * V)], V, w.targets[size_t(s0 + i)]);
-        if (!std::isfinite(nll)) r.finite = false;
-        r.token_nll.push_back(float(nll));
-        r.nll_sum += nll;
-      }
-    }
-    progress.advance(rows);
-  }
-  progress.finish();
+  for_each_scored(fwd, windows, "ppl " + r.protocol, o.progress, [&](const float* logits, int target) {
+    const double nll = -log_softmax_at(logits, V, target);
+    if (!std::isfinite(nll)) r.finite = false;
+    r.token_nll.push_back(float(nll));
+    r.nll_sum += nll;
+  });
   r.scored = int64_t(r.token_nll.size());
   r.mean_nll = r.nll_sum / double(r.scored);
   double var = 0;

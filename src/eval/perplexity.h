@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,12 @@ struct PplWindow {
 
 // The windows of `protocol` over `stream` (see the protocol definitions above); ctx >= 2.
 std::vector<PplWindow> ppl_windows(const std::vector<int>& stream, int bos_id, PplProtocol protocol, int64_t ctx);
+
+// Runs every window and calls on_row(logits row [vocab], target) for each scored token in order,
+// with logits computed in slices of 64 rows (a 150k vocabulary never needs [ctx, vocab] at once).
+// Shared by perplexity, the compact reference writer and KLD so they score exactly the same rows.
+void for_each_scored(Forward& fwd, const std::vector<PplWindow>& windows, const std::string& label, bool progress,
+                     const std::function<void(const float* logits, int target)>& on_row);
 
 PplResult perplexity(Forward& fwd, const std::vector<int>& stream, int bos_id, const PplOptions& options,
                      std::string_view text = {});
