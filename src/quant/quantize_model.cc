@@ -7,8 +7,10 @@
 #include "core/progress.h"
 #include "kernels/matmul.h"
 #include "model/forward.h"
+#include "quant/billm.h"
 #include "quant/gptq.h"
 #include "quant/rtn.h"
+#include "quant/slim_llm.h"
 
 namespace quantscope {
 
@@ -153,6 +155,7 @@ QuantizeReport quantize_model(Model& model, const std::vector<ResolvedTensor>& p
       rep.role = t->spec.role;
       rep.scheme = s.describe();
       QuantizedWeight q;
+      std::optional<SimulatedQuant> sim;
       switch (s.method) {
         case QuantMethod::Rtn: q = rtn_quantize(w.data(), rows, cols, s.weight); break;
         case QuantMethod::Gptq: {
@@ -162,9 +165,18 @@ QuantizeReport quantize_model(Model& model, const std::vector<ResolvedTensor>& p
           if (st.dead_columns) rep.note += fmt::format("{} dead input columns; ", st.dead_columns);
           break;
         }
+        case QuantMethod::BiLLM:
+          if (s.weight.bits != 1) fail_input("tensor {}: billm is a 1-bit method (w_bits {})", t->spec.name, s.weight.bits);
+          sim = billm_quantize(w.data(), rows, cols, *hess);
+          break;
+        case QuantMethod::SlimLlm: sim = slim_llm_quantize(w.data(), rows, cols, *hess, s.weight); break;
         default: fail_input("tensor {}: method {} is not implemented", t->spec.name, method_name(s.method));
       }
-      rep.bits_per_weight = q.bits_per_weight();
+      if (sim) {  // simulated storage: the exact dequantized values, the method's own bit count
+        q = exact_weight_encoding(sim->dequantized, rows, cols);
+        rep.note += sim->note + "; ";
+      }
+      rep.bits_per_weight = sim ? sim->bits_per_weight : q.bits_per_weight();
       rep.rel_weight_error = relative_weight_error(w.data(), q);
       if (hess) rep.rel_output_error = relative_output_error(w.data(), q, *hess);
       ActQuantSpec act = s.act;

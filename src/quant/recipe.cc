@@ -40,7 +40,8 @@ bool method_from_name(std::string_view s, QuantMethod* out) {
 }
 
 bool method_implemented(QuantMethod m) {
-  return m == QuantMethod::None || m == QuantMethod::Rtn || m == QuantMethod::Gptq;
+  return m == QuantMethod::None || m == QuantMethod::Rtn || m == QuantMethod::Gptq || m == QuantMethod::BiLLM ||
+         m == QuantMethod::SlimLlm;
 }
 
 bool method_needs_calibration(QuantMethod m) { return m != QuantMethod::None && m != QuantMethod::Rtn; }
