@@ -92,32 +92,8 @@ std::vector<double> inverse_hessian_upper(const Hessian& h, double damp, std::ve
   for (int attempt = 0; attempt < 8; ++attempt, damp *= 10) {
     std::vector<double> a = base;
     for (int64_t i = 0; i < n; ++i) a[size_t(i * n + i)] += damp * mean;
-    if (!cholesky_lower(a.data(), n)) continue;
-    // Linv = L^-1 (lower).
-    std::vector<double> linv(size_t(n * n), 0.0);
-    parallel_for(0, n, [&](int64_t c) {
-      linv[size_t(c * n + c)] = 1.0 / a[size_t(c * n + c)];
-      for (int64_t i = c + 1; i < n; ++i) {
-        double s = 0;
-        for (int64_t p = c; p < i; ++p) s -= a[size_t(i * n + p)] * linv[size_t(p * n + c)];
-        linv[size_t(i * n + c)] = s / a[size_t(i * n + i)];
-      }
-    }, n * n);
-    // Hinv = Linv^T Linv.
-    std::vector<double> hinv(size_t(n * n));
-    parallel_for(0, n, [&](int64_t i) {
-      for (int64_t j = 0; j <= i; ++j) {
-        double s = 0;
-        for (int64_t p = i; p < n; ++p) s += linv[size_t(p * n + i)] * linv[size_t(p * n + j)];
-        hinv[size_t(i * n + j)] = s;
-      }
-    }, n * n);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = i + 1; j < n; ++j) hinv[size_t(i * n + j)] = hinv[size_t(j * n + i)];
-    if (!cholesky_lower(hinv.data(), n)) continue;
-    std::vector<double> u(size_t(n * n), 0.0);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = i; j < n; ++j) u[size_t(i * n + j)] = hinv[size_t(j * n + i)];
+    std::vector<double> u;
+    if (!inverse_cholesky_upper(std::move(a), n, &u)) continue;
     return u;
   }
   fail_input("inverse Hessian: H + damp I is not positive definite even with damping raised 10^7x");

@@ -43,10 +43,7 @@ bool cholesky_lower(double* a, int64_t n) {
   return true;
 }
 
-namespace {
-
-// Upper Cholesky factor U of (H)^-1 given H (n x n, positive definite): H^-1 = U^T U. False if H is not PD.
-bool inverse_cholesky_upper(std::vector<double> h, int64_t n, std::vector<float>* u) {
+bool inverse_cholesky_upper(std::vector<double> h, int64_t n, std::vector<double>* u) {
   if (!cholesky_lower(h.data(), n)) return false;
   // Linv = L^-1 (lower), column by column: L Linv[:, c] = e_c.
   std::vector<double> linv(size_t(n * n), 0.0);
@@ -70,9 +67,19 @@ bool inverse_cholesky_upper(std::vector<double> h, int64_t n, std::vector<float>
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = i + 1; j < n; ++j) hinv[size_t(i * n + j)] = hinv[size_t(j * n + i)];
   if (!cholesky_lower(hinv.data(), n)) return false;
-  u->assign(size_t(n * n), 0.0f);
+  u->assign(size_t(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = i; j < n; ++j) (*u)[size_t(i * n + j)] = float(hinv[size_t(j * n + i)]);
+    for (int64_t j = i; j < n; ++j) (*u)[size_t(i * n + j)] = hinv[size_t(j * n + i)];
+  return true;
+}
+
+namespace {
+
+// The fp32 factor GPTQ's column loop uses.
+bool inverse_cholesky_upper_f32(std::vector<double> h, int64_t n, std::vector<float>* u) {
+  std::vector<double> ud;
+  if (!inverse_cholesky_upper(std::move(h), n, &ud)) return false;
+  u->assign(ud.begin(), ud.end());
   return true;
 }
 
@@ -113,7 +120,7 @@ QuantizedWeight gptq_quantize(const float* w_in, int64_t rows, int64_t cols, con
   for (;;) {
     std::vector<double> hd = hp;
     for (int64_t i = 0; i < n; ++i) hd[size_t(i * n + i)] += damp;
-    if (inverse_cholesky_upper(std::move(hd), n, &u)) break;
+    if (inverse_cholesky_upper_f32(std::move(hd), n, &u)) break;
     if (++st.damp_retries > 6)
       fail_input("gptq: the Hessian stays singular after damping by {} (calibration inputs degenerate?)", damp);
     damp = damp > 0 ? damp * 10.0 : 1e-6 * std::max(mean_diag, 1e-12);
