@@ -47,6 +47,7 @@ int run_quantize(const QuantizeCliOptions& o) {
   const std::string source_hash = model_weights_hash(*m.model);
   QuantizeOptions qo;
   qo.progress = !o.quiet;
+  m.model->kv_quant = recipe.kv_cache;
   const QuantizeReport rep = quantize_model(*m.model, plan, calib ? &*calib : nullptr, qo);
 
   fmt::print("{:<48} {:<34} {:>7} {:>10} {:>10}\n", "tensor", "scheme", "bits/w", "rel_w_err", "rel_out_err");
@@ -55,6 +56,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     fmt::print("{:<48} {:<34} {:>7.3f} {:>10.6f} {:>10}{}\n", t.name, t.scheme, t.bits_per_weight, t.rel_weight_error,
                oe, t.note.empty() ? "" : "  " + t.note);
   }
+  if (m.model->kv_quant.enabled()) fmt::print("KV cache: {}\n", m.model->kv_quant.describe());
   if (rep.non_finite)
     fmt::print("NON-FINITE: first {} of {} at token {} feature {} ({})\n", rep.non_finite->where,
                rep.non_finite->tensor, rep.non_finite->token, rep.non_finite->feature, rep.non_finite->value);

@@ -51,6 +51,7 @@ int run_recipe_check(const RecipeCliOptions& o) {
   }
   fmt::print("weight matrices: {} weights, {} bytes full precision -> {} bytes ({:.3f} bits/weight)\n", weights,
              full_bytes, q_bytes, weights ? 8.0 * double(q_bytes) / double(weights) : 0.0);
+  if (r.kv_cache.enabled()) fmt::print("KV cache: {} (emulated: values rounded as they enter the cache)\n", r.kv_cache.describe());
   if (!o.json.empty()) write_file_atomic(o.json, out.dump(2) + "\n");
   return 0;
 }

@@ -46,23 +46,21 @@ const float* Forward::rope_at(int64_t pos) {
   return rope_.data() + pos * 2 * half;
 }
 
-void Forward::linear(int layer, TensorRole role, const float* x, int64_t m, float* y) {
-  const Linear* l = model_.linear(layer, role);
-  if (tap_) tap_->on_linear_input(layer, role, x, m, l->in_features());
-  l->forward(x, m, y);
+void Forward::linear(const Linear& l, int layer, TensorRole role, const float* x, int64_t m, float* y) {
+  if (tap_) tap_->on_linear_input(layer, role, x, m, l.in_features());
+  l.forward(x, m, y);
 }
 
-void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, float* logits, bool all_logits) {
-  const ModelConfig& c = model_.config;
-  if (n <= 0) return;
-  if (pos0 + n > cache.capacity())
-    fail_input("sequence of {} positions exceeds the context capacity {}", pos0 + n, cache.capacity());
+void Forward::check_tokens(const int* tokens, int64_t n, int64_t pos0) const {
   for (int64_t t = 0; t < n; ++t)
-    if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
-      fail_input("token id {} at position {} is outside the vocabulary [0, {})", tokens[t], pos0 + t, c.vocab_size);
+    if (tokens[t] < 0 || tokens[t] >= model_.config.vocab_size)
+      fail_input("token id {} at position {} is outside the vocabulary [0, {})", tokens[t], pos0 + t,
+                 model_.config.vocab_size);
+}
 
+void Forward::reserve(int64_t n) {
+  const ModelConfig& c = model_.config;
   const int64_t H = c.hidden_size, Q = c.q_dim(), KV = c.kv_dim(), I = c.intermediate_size;
-  x_.resize(size_t(n * H));
   xb_.resize(size_t(n * H));
   xb2_.resize(size_t(n * H));
   q_.resize(size_t(n * Q));
@@ -71,38 +69,63 @@ void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, fl
   att_.resize(size_t(n * Q));
   hb_.resize(size_t(n * I));
   hb2_.resize(size_t(n * I));
-  for (int64_t t = 0; t < n; ++t) load_float_rows(model_.embedding, tokens[t], 1, x_.data() + t * H);
-  for (int64_t t = 0; t < n; ++t) rope_at(pos0 + t);  // grow the table before threads read it
+}
 
-  const bool interleaved = c.rope_style == RopeStyle::Interleaved;
-  for (int l = 0; l < c.num_layers; ++l) {
-    const LayerWeights& lw = model_.layers[size_t(l)];
-    // attention block
-    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.attn_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
-    linear(l, TensorRole::AttnQ, xb_.data(), n, q_.data());
-    linear(l, TensorRole::AttnK, xb_.data(), n, k_.data());
-    linear(l, TensorRole::AttnV, xb_.data(), n, v_.data());
-    parallel_for(0, n, [&](int64_t t) {
-      const float* cs = rope_.data() + (pos0 + t) * c.head_dim;
-      for (int h = 0; h < c.num_heads; ++h) rope_rotate(&q_[size_t(t * Q + h * c.head_dim)], c.head_dim, cs, interleaved);
-      for (int h = 0; h < c.num_kv_heads; ++h) rope_rotate(&k_[size_t(t * KV + h * c.head_dim)], c.head_dim, cs, interleaved);
-      cache.store(l, pos0 + t, &k_[size_t(t * KV)], &v_[size_t(t * KV)]);
-    }, 8 * (Q + KV));
-    attention(l, n, pos0, cache);
-    linear(l, TensorRole::AttnO, att_.data(), n, xb2_.data());
-    for (int64_t i = 0; i < n * H; ++i) x_[size_t(i)] += xb2_[size_t(i)];
-    // MLP block
-    parallel_for(0, n, [&](int64_t t) { rms_norm(&x_[size_t(t * H)], lw.mlp_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
-    linear(l, TensorRole::MlpGate, xb_.data(), n, hb_.data());
-    linear(l, TensorRole::MlpUp, xb_.data(), n, hb2_.data());
-    parallel_for(0, n, [&](int64_t t) { swiglu(&hb_[size_t(t * I)], &hb2_[size_t(t * I)], I); }, 20 * I);
-    linear(l, TensorRole::MlpDown, hb_.data(), n, xb2_.data());
-    for (int64_t i = 0; i < n * H; ++i) x_[size_t(i)] += xb2_[size_t(i)];
-  }
+void Forward::embed(const int* tokens, int64_t n, float* x) {
+  check_tokens(tokens, n, 0);
+  const int64_t H = model_.config.hidden_size;
+  for (int64_t t = 0; t < n; ++t) load_float_rows(model_.embedding, tokens[t], 1, x + t * H);
+}
+
+void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, float* logits, bool all_logits) {
+  const ModelConfig& c = model_.config;
+  if (n <= 0) return;
+  if (pos0 + n > cache.capacity())
+    fail_input("sequence of {} positions exceeds the context capacity {}", pos0 + n, cache.capacity());
+  check_tokens(tokens, n, pos0);
+  x_.resize(size_t(n * c.hidden_size));
+  reserve(n);
+  embed(tokens, n, x_.data());
+  for (int l = 0; l < c.num_layers; ++l) run_layer(model_.layers[size_t(l)], l, x_.data(), n, pos0, cache);
   last_n_ = n;
   if (!logits) return;
   const int64_t first = all_logits ? 0 : n - 1;
   compute_logits(first, n - first, logits);
+}
+
+void Forward::run_layer(const LayerWeights& lw, int l, float* x, int64_t n, int64_t pos0, KVCache& cache) {
+  const ModelConfig& c = model_.config;
+  if (pos0 + n > cache.capacity())
+    fail_input("sequence of {} positions exceeds the context capacity {}", pos0 + n, cache.capacity());
+  reserve(n);
+  for (int64_t t = 0; t < n; ++t) rope_at(pos0 + t);  // grow the table before threads read it
+  const int64_t H = c.hidden_size, Q = c.q_dim(), KV = c.kv_dim(), I = c.intermediate_size;
+  const bool interleaved = c.rope_style == RopeStyle::Interleaved;
+  // attention block
+  parallel_for(0, n, [&](int64_t t) { rms_norm(&x[t * H], lw.attn_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
+  linear(*lw.q, l, TensorRole::AttnQ, xb_.data(), n, q_.data());
+  linear(*lw.k, l, TensorRole::AttnK, xb_.data(), n, k_.data());
+  linear(*lw.v, l, TensorRole::AttnV, xb_.data(), n, v_.data());
+  parallel_for(0, n, [&](int64_t t) {
+    const float* cs = rope_.data() + (pos0 + t) * c.head_dim;
+    for (int h = 0; h < c.num_heads; ++h) rope_rotate(&q_[size_t(t * Q + h * c.head_dim)], c.head_dim, cs, interleaved);
+    for (int h = 0; h < c.num_kv_heads; ++h) rope_rotate(&k_[size_t(t * KV + h * c.head_dim)], c.head_dim, cs, interleaved);
+  }, 8 * (Q + KV));
+  if (tap_) tap_->on_kv(l, k_.data(), v_.data(), n, KV);
+  parallel_for(0, n, [&](int64_t t) {
+    model_.kv_quant.apply(l, &k_[size_t(t * KV)], &v_[size_t(t * KV)], c.num_kv_heads, c.head_dim);
+    cache.store(l, pos0 + t, &k_[size_t(t * KV)], &v_[size_t(t * KV)]);
+  }, 4 * KV);
+  attention(l, n, pos0, cache);
+  linear(*lw.o, l, TensorRole::AttnO, att_.data(), n, xb2_.data());
+  for (int64_t i = 0; i < n * H; ++i) x[i] += xb2_[size_t(i)];
+  // MLP block
+  parallel_for(0, n, [&](int64_t t) { rms_norm(&x[t * H], lw.mlp_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
+  linear(*lw.gate, l, TensorRole::MlpGate, xb_.data(), n, hb_.data());
+  linear(*lw.up, l, TensorRole::MlpUp, xb_.data(), n, hb2_.data());
+  parallel_for(0, n, [&](int64_t t) { swiglu(&hb_[size_t(t * I)], &hb2_[size_t(t * I)], I); }, 20 * I);
+  linear(*lw.down, l, TensorRole::MlpDown, hb_.data(), n, xb2_.data());
+  for (int64_t i = 0; i < n * H; ++i) x[i] += xb2_[size_t(i)];
 }
 
 void Forward::compute_logits(int64_t row0, int64_t rows, float* out) {
@@ -112,7 +135,7 @@ void Forward::compute_logits(int64_t row0, int64_t rows, float* out) {
   parallel_for(row0, row0 + rows, [&](int64_t t) {
     rms_norm(&x_[size_t(t * H)], model_.final_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]);
   }, 4 * H);
-  linear(-1, TensorRole::LmHead, xb_.data() + row0 * H, rows, out);
+  linear(*model_.lm_head, -1, TensorRole::LmHead, xb_.data() + row0 * H, rows, out);
 }
 
 void Forward::attention(int layer, int64_t n, int64_t pos0, KVCache& cache) {

@@ -17,6 +17,10 @@ class ActivationTap {
   virtual ~ActivationTap() = default;
   // x: [m, k] row-major, the activations entering linear `role` of `layer` (-1 for lm_head).
   virtual void on_linear_input(int layer, TensorRole role, const float* x, int64_t m, int64_t k) = 0;
+  // Keys (after RoPE) and values [m, kv_dim] of `layer` before they are quantized and cached.
+  virtual void on_kv(int layer, const float* k, const float* v, int64_t m, int64_t kv_dim) {
+    (void)layer, (void)k, (void)v, (void)m, (void)kv_dim;
+  }
 };
 
 // Keys and values of every layer, stored transposed per KV head: [layer][kv_head][head_dim][pos]
@@ -55,11 +59,22 @@ class Forward {
   // out [rows, vocab]. Lets scorers with a 150k vocabulary work in slices instead of [n, vocab].
   void compute_logits(int64_t row0, int64_t rows, float* out);
 
+  // The same pass one step at a time, for callers that drive the layers themselves (the quantizer
+  // keeps each calibration sample's hidden states between layers instead of rerunning from the
+  // embedding). run() is embed + run_layer for every layer + the logits.
+  // x [n, hidden]: the embeddings of tokens[0..n).
+  void embed(const int* tokens, int64_t n, float* x);
+  // Decoder layer `layer` with weights `lw` (normally model().layers[layer]; the quantizer also runs a
+  // full-precision copy) on the residual stream x [n, hidden] in place, positions pos0 .. pos0+n-1.
+  void run_layer(const LayerWeights& lw, int layer, float* x, int64_t n, int64_t pos0, KVCache& cache);
+
   const Model& model() const { return model_; }
 
  private:
+  void check_tokens(const int* tokens, int64_t n, int64_t pos0) const;
+  void reserve(int64_t n);
   void attention(int layer, int64_t n, int64_t pos0, KVCache& cache);
-  void linear(int layer, TensorRole role, const float* x, int64_t m, float* y);
+  void linear(const Linear& l, int layer, TensorRole role, const float* x, int64_t m, float* y);
   const float* rope_at(int64_t pos);
 
   const Model& model_;
@@ -67,7 +82,8 @@ class Forward {
   std::vector<float> rope_;  // [positions][head_dim/2][cos, sin], grown on demand
   // Scratch, [n, ...] each.
   int64_t last_n_ = 0;
-  std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
+  std::vector<float> x_;  // [n, hidden] residual stream of run(), kept for compute_logits
+  std::vector<float> xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
 };
 
 }  // namespace quantscope

@@ -85,8 +85,14 @@ bool inverse_cholesky_upper_f32(std::vector<double> h, int64_t n, std::vector<fl
 
 }  // namespace
 
-QuantizedWeight gptq_quantize(const float* w_in, int64_t rows, int64_t cols, const Hessian& hess,
-                              const WeightQuantSpec& spec, const GptqParams& params, GptqStats* stats) {
+QuantizedWeight gptq_quantize(const float* w, int64_t rows, int64_t cols, const Hessian& h, const WeightQuantSpec& spec,
+                              const GptqParams& params, GptqStats* stats) {
+  return gptq_quantize_with_correction(w, rows, cols, h, spec, params, nullptr, stats);
+}
+
+QuantizedWeight gptq_quantize_with_correction(const float* w_in, int64_t rows, int64_t cols, const Hessian& hess,
+                                              const WeightQuantSpec& spec, const GptqParams& params,
+                                              const GptqCorrection& correction, GptqStats* stats) {
   validate_weight_spec(spec, "gptq");
   const int64_t n = cols;
   if (hess.k() != n) fail_internal("gptq: Hessian is {}x{} but K = {}", hess.k(), hess.k(), n);
@@ -126,6 +132,8 @@ QuantizedWeight gptq_quantize(const float* w_in, int64_t rows, int64_t cols, con
     damp = damp > 0 ? damp * 10.0 : 1e-6 * std::max(mean_diag, 1e-12);
   }
   st.damp_used = damp;
+  const std::vector<float> p = correction ? correction(perm, u) : std::vector<float>();
+  if (correction && p.size() != size_t(n * n)) fail_internal("gptq: correction matrix has {} entries, not {}", p.size(), n * n);
 
   QuantizedWeight q = QuantizedWeight::layout(rows, cols, spec);
   const int64_t gs = q.group_size, ng = q.groups;
@@ -154,6 +162,7 @@ QuantizedWeight gptq_quantize(const float* w_in, int64_t rows, int64_t cols, con
     for (int64_t i = 0; i < n; ++i) {
       const int64_t c = perm[size_t(i)], g = c / gs;
       const float* ui = u.data() + i * n;
+      const float* pi = p.empty() ? nullptr : p.data() + i * n;
       const float uii = ui[i];
       for (int64_t rr = 0; rr < nr; ++rr) {
         float* row = wp.data() + rr * n;
@@ -162,11 +171,16 @@ QuantizedWeight gptq_quantize(const float* w_in, int64_t rows, int64_t cols, con
           q.set_params(r0 + rr, g, find_params_strided(row, pos.data(), int64_t(pos.size()), spec));
           have[size_t(rr * ng + g)] = 1;
         }
-        const GroupParams p = q.params(r0 + rr, g);
-        const uint8_t code = quantize_code(row[i], p, spec);
+        const GroupParams gp = q.params(r0 + rr, g);
+        const uint8_t code = quantize_code(row[i], gp, spec);
         q.codes[size_t((r0 + rr) * n + c)] = code;
-        const float err = (row[i] - dequantize_code(code, p)) / uii;
-        for (int64_t j = i + 1; j < n; ++j) row[j] -= err * ui[j];
+        const float wi = row[i];
+        const float err = (wi - dequantize_code(code, gp)) / uii;
+        if (pi) {
+          for (int64_t j = i + 1; j < n; ++j) row[j] -= err * ui[j] - wi * pi[j];
+        } else {
+          for (int64_t j = i + 1; j < n; ++j) row[j] -= err * ui[j];
+        }
       }
     }
   }, 2 * kRowTile * n * n);

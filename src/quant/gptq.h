@@ -5,6 +5,7 @@
 // which minimises ||(W - Wq) X^T||^2 greedily.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "quant/calibration.h"
@@ -22,6 +23,15 @@ struct GptqStats {
 // w [rows, cols]; h: the Hessian of the inputs (sum x x^T over calibration tokens, K = cols).
 QuantizedWeight gptq_quantize(const float* w, int64_t rows, int64_t cols, const Hessian& h, const WeightQuantSpec& spec,
                               const GptqParams& params, GptqStats* stats = nullptr);
+
+// GPTQ with an extra update term (GPTAQ, gptaq.h): given perm (perm[i] = the original column quantized
+// i-th) and U (the upper Cholesky factor of the damped H^-1 in that order, n x n fp32), returns P (n x n,
+// same order, strictly upper triangular). Quantizing column i then updates every later column j of a
+// row by  w[j] -= err_i * U[i][j] - w_i * P[i][j]  with w_i the column's value before rounding.
+using GptqCorrection = std::function<std::vector<float>(const std::vector<int64_t>& perm, const std::vector<float>& u)>;
+QuantizedWeight gptq_quantize_with_correction(const float* w, int64_t rows, int64_t cols, const Hessian& h,
+                                              const WeightQuantSpec& spec, const GptqParams& params,
+                                              const GptqCorrection& correction, GptqStats* stats = nullptr);
 
 // Lower Cholesky factor of the symmetric n x n matrix a (row-major, in place: the lower triangle
 // becomes L, the strict upper triangle is zeroed). False when a is not positive definite.

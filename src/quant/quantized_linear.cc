@@ -6,6 +6,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/dot.h"
 
@@ -19,19 +20,35 @@ std::string ActQuantSpec::describe() const {
 QuantizedLinear::QuantizedLinear(std::string name, QuantizedWeight w, std::vector<float> bias, ActQuantSpec act)
     : name_(std::move(name)), w_(std::move(w)), bias_(std::move(bias)), act_(act) {}
 
-uint64_t QuantizedLinear::weight_bytes() const { return w_.storage_bytes() + bias_.size() * sizeof(float); }
+uint64_t QuantizedLinear::weight_bytes() const {
+  return w_.storage_bytes() + (bias_.size() + smooth_.size()) * sizeof(float);
+}
+
+void QuantizedLinear::set_smooth(std::vector<float> s) {
+  if (!s.empty() && int64_t(s.size()) != w_.cols)
+    fail_internal("{}: smoothing vector of {} entries for K = {}", name_, s.size(), w_.cols);
+  smooth_ = std::move(s);
+}
 
 std::string QuantizedLinear::describe() const {
   std::string d = w_.spec.describe();
   if (act_.bits) d += " " + act_.describe();
+  if (!smooth_.empty()) d += " smoothed";
   return d;
 }
 
 void QuantizedLinear::forward(const float* x, int64_t m, float* y) const {
   const int64_t n = w_.rows, k = w_.cols;
   std::vector<float> xq;
-  if (act_.bits) {
+  if (!smooth_.empty()) {
+    // x / s per input channel (the weights hold W * diag(s)); a division, as the folded form would do.
     xq.assign(x, x + m * k);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < k; ++j) xq[size_t(i * k + j)] /= smooth_[size_t(j)];
+    x = xq.data();
+  }
+  if (act_.bits) {
+    if (xq.empty()) xq.assign(x, x + m * k);
     if (act_.granularity == ActGranularity::Token || !act_.calibrated)
       fake_quant_act_per_token(xq.data(), m, k, act_.bits, act_.rounding);
     else

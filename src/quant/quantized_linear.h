@@ -44,12 +44,18 @@ class QuantizedLinear final : public Linear {
   const std::vector<float>& bias() const { return bias_; }
   const ActQuantSpec& act() const { return act_; }
   void set_act(const ActQuantSpec& a) { act_ = a; }
+  // Input smoothing (AWQ on o_proj/down_proj, whose scales cannot be folded into a norm): the input is
+  // divided by s [K] per channel before activation quantization, and the weight holds Q(W * diag(s)).
+  // Empty: none.
+  const std::vector<float>& smooth() const { return smooth_; }
+  void set_smooth(std::vector<float> s);
 
  private:
   std::string name_;
   QuantizedWeight w_;
   std::vector<float> bias_;
   ActQuantSpec act_;
+  std::vector<float> smooth_;
 };
 
 // Where a non-finite value first appeared.

@@ -121,6 +121,9 @@ bool has_bias(const ModelConfig& c, TensorRole r) {
          (c.o_bias && r == TensorRole::AttnO);
 }
 
+constexpr const char* kKVKeyScales = "kv_cache.k_scale";    // [layers, kv_dim] f32
+constexpr const char* kKVValueScales = "kv_cache.v_scale";
+
 constexpr TensorRole kLayerLinears[] = {TensorRole::AttnQ, TensorRole::AttnK,   TensorRole::AttnV,  TensorRole::AttnO,
                                         TensorRole::MlpGate, TensorRole::MlpUp, TensorRole::MlpDown};
 
@@ -151,6 +154,7 @@ nlohmann::json quantized_tensor_json(const QuantizedLinear& ql) {
   j["a_bits"] = ql.act().bits;
   j["a_granularity"] = act_granularity_name(ql.act().granularity);
   j["a_static"] = ql.act().calibrated;
+  j["smooth"] = !ql.smooth().empty();
   j["describe"] = ql.describe();
   return j;
 }
@@ -187,7 +191,16 @@ void save_quantized_model(const Model& model, const std::string& dir, const nloh
       out.push_back(owned_tensor(name + ".act_scale", DType::F32, {1}, scales_bytes({ql.act().static_params.scale}, DType::F32)));
       out.push_back(owned_tensor(name + ".act_zero", DType::F32, {1}, scales_bytes({ql.act().static_params.zero}, DType::F32)));
     }
+    if (!ql.smooth().empty())
+      out.push_back(owned_tensor(name + ".smooth", DType::F32, {w.cols}, scales_bytes(ql.smooth(), DType::F32)));
     tensors[name] = quantized_tensor_json(ql);
+  };
+  // Norms are written from the bound fp32 vectors: AWQ/SmoothQuant fold their scales into them.
+  auto norm_of = [&](const TensorSpec& spec) -> const std::vector<float>* {
+    if (spec.role == TensorRole::FinalNorm) return &model.final_norm;
+    if (spec.role == TensorRole::AttnNorm) return &model.layers[size_t(spec.layer)].attn_norm;
+    if (spec.role == TensorRole::MlpNorm) return &model.layers[size_t(spec.layer)].mlp_norm;
+    return nullptr;
   };
   for (const auto& spec : model.registry) {
     const Linear* lin = nullptr;
@@ -198,9 +211,18 @@ void save_quantized_model(const Model& model, const std::string& dir, const nloh
       continue;
     }
     if (!spec.stored) continue;
+    if (const std::vector<float>* norm = norm_of(spec)) {
+      out.push_back(owned_tensor(spec.name, DType::F32, spec.shape, scales_bytes(*norm, DType::F32)));
+      continue;
+    }
     const TensorView* t = model.tensors.find(spec.name);
     if (!t) fail_internal("save: tensor {} is missing from the model", spec.name);
     out.push_back(tensor_to_write(spec.name, *t));
+  }
+  const KVCacheQuant& kv = model.kv_quant;
+  if (kv.needs_calibration()) {
+    out.push_back(owned_tensor(kKVKeyScales, DType::F32, {c.num_layers, c.kv_dim()}, scales_bytes(kv.k_scale, DType::F32)));
+    out.push_back(owned_tensor(kKVValueScales, DType::F32, {c.num_layers, c.kv_dim()}, scales_bytes(kv.v_scale, DType::F32)));
   }
   // Quantized biases keep their canonical bias name (written above from the source tensors).
   write_safetensors(dir + "/model.safetensors", out, {{"format", "quantscope-quantized"}});
@@ -210,6 +232,9 @@ void save_quantized_model(const Model& model, const std::string& dir, const nloh
   d["format_version"] = 1;
   d["config"] = model_config_to_json(c);
   d["tensors"] = tensors;
+  if (kv.enabled())
+    d["kv_cache"] = {{"bits", kv.bits}, {"granularity", kv_granularity_name(kv.granularity)},
+                     {"rounding", rounding_name(kv.rounding)}};
   d["quantscope_version"] = QUANTSCOPE_VERSION;
   d["commit"] = QUANTSCOPE_COMMIT;
   if (!tokenizer_path.empty()) {
@@ -289,7 +314,33 @@ std::unique_ptr<QuantizedLinear> load_quantized_linear(const TensorSet& ts, cons
     a.static_params.zero = need(ts, name + ".act_zero", DType::F32, {1}, src).as<float>()[0];
     a.calibrated = true;
   }
-  return std::make_unique<QuantizedLinear>(name, std::move(w), std::move(bias), a);
+  auto ql = std::make_unique<QuantizedLinear>(name, std::move(w), std::move(bias), a);
+  if (j.contains("smooth") && get_as<bool>(j, "smooth", where)) {
+    std::vector<float> sm = view_to_f32(need(ts, name + ".smooth", DType::F32, {cols}, src));
+    for (float v : sm)
+      if (!std::isfinite(v) || !(v > 0)) fail_input("{}: {}.smooth holds {} (smoothing factors are finite and > 0)", src, name, v);
+    ql->set_smooth(std::move(sm));
+  }
+  return ql;
+}
+
+KVCacheQuant load_kv_cache(const nlohmann::json& j, const TensorSet& ts, const ModelConfig& c, const std::string& where,
+                           const std::string& src) {
+  KVCacheQuant q;
+  q.bits = get_as<int>(j, "bits", where);
+  if (q.bits != 4 && q.bits != 8) fail_input("{}: bits {} (expected 4 or 8)", where, q.bits);
+  if (!kv_granularity_from_name(get_as<std::string>(j, "granularity", where), &q.granularity))
+    fail_input("{}: bad granularity (expected token or channel)", where);
+  if (!rounding_from_name(get_as<std::string>(j, "rounding", where), &q.rounding)) fail_input("{}: bad rounding", where);
+  if (q.needs_calibration()) {
+    const std::vector<int64_t> shape = {c.num_layers, c.kv_dim()};
+    q.k_scale = view_to_f32(need(ts, kKVKeyScales, DType::F32, shape, src));
+    q.v_scale = view_to_f32(need(ts, kKVValueScales, DType::F32, shape, src));
+    for (const auto* v : {&q.k_scale, &q.v_scale})
+      for (float x : *v)
+        if (!std::isfinite(x) || x < 0) fail_input("{}: KV-cache scale {} (scales are finite and >= 0)", src, x);
+  }
+  return q;
 }
 
 }  // namespace
@@ -322,7 +373,13 @@ std::unique_ptr<Model> load_quantized_model(const std::string& dir, const LoadOp
     bool known = false;
     for (const auto& s : m->registry) known = known || (s.name == name && !s.is_bias && role_is_linear(s.role));
     if (!known) fail_input("{}: tensors.{}: not a linear weight of this architecture", desc_path, name);
-    for (const char* suffix : {".qcodes", ".qscales", ".qzeros", ".act_scale", ".act_zero"}) expected.insert(name + suffix);
+    for (const char* suffix : {".qcodes", ".qscales", ".qzeros", ".act_scale", ".act_zero", ".smooth"})
+      expected.insert(name + suffix);
+  }
+  if (d.contains("kv_cache")) {
+    m->kv_quant = load_kv_cache(d["kv_cache"], ts, c, desc_path + ": kv_cache", dir);
+    expected.insert(kKVKeyScales);
+    expected.insert(kKVValueScales);
   }
   for (const auto& spec : m->registry) {
     if (!spec.stored || qt.contains(spec.name)) continue;

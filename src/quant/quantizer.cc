@@ -10,17 +10,6 @@
 
 namespace quantscope {
 
-std::string_view rounding_name(Rounding r) {
-  return r == Rounding::HalfToEven ? "half_to_even" : "half_away_from_zero";
-}
-
-bool rounding_from_name(std::string_view s, Rounding* out) {
-  if (s == "half_to_even") *out = Rounding::HalfToEven;
-  else if (s == "half_away_from_zero") *out = Rounding::HalfAwayFromZero;
-  else return false;
-  return true;
-}
-
 std::string_view granularity_name(Granularity g) {
   switch (g) {
     case Granularity::Tensor: return "tensor";
@@ -63,17 +52,6 @@ void validate_weight_spec(const WeightQuantSpec& s, const std::string& where) {
     fail_input("{}: scale_dtype must be f32, f16 or bf16", where);
   if (s.clip_search && (s.clip_grid < 1 || !(s.clip_max_shrink > 0.0 && s.clip_max_shrink < 1.0)))
     fail_input("{}: clip search needs clip_grid >= 1 and 0 < clip_max_shrink < 1", where);
-}
-
-float round_value(float v, Rounding r) {
-  // std::nearbyint uses the current rounding mode, which is round-to-nearest-even unless someone
-  // changed it; rint-style ties-to-even is spelled out to not depend on that.
-  if (r == Rounding::HalfAwayFromZero) return std::round(v);
-  const float f = std::floor(v);
-  const float d = v - f;  // exact for |v| < 2^23
-  if (d < 0.5f) return f;
-  if (d > 0.5f) return f + 1.0f;
-  return std::fmod(f, 2.0f) == 0.0f ? f : f + 1.0f;
 }
 
 float round_to_dtype(float s, DType dt) {
@@ -302,20 +280,8 @@ bool act_granularity_from_name(std::string_view s, ActGranularity* out) {
 }
 
 void fake_quant_act_per_token(float* x, int64_t m, int64_t k, int bits, Rounding r) {
-  const float qpos = float((1 << (bits - 1)) - 1);
-  for (int64_t i = 0; i < m; ++i) {
-    float* row = x + i * k;
-    float amax = 0.0f;
-    bool finite = true;
-    for (int64_t j = 0; j < k; ++j) {
-      if (!std::isfinite(row[j])) finite = false;
-      amax = std::max(amax, std::fabs(row[j]));
-    }
-    // A non-finite input stays non-finite (the caller reports where it appeared); a zero row stays zero.
-    if (!finite || amax == 0.0f) continue;
-    const float scale = amax / qpos;
-    for (int64_t j = 0; j < k; ++j) row[j] = std::clamp(round_value(row[j] / scale, r), -qpos, qpos) * scale;
-  }
+  // A non-finite row stays as it is (the caller reports where it appeared); a zero row stays zero.
+  for (int64_t i = 0; i < m; ++i) fake_quant_symmetric_dynamic(x + i * k, k, bits, r);
 }
 
 GroupParams act_params_static(float lo, float hi, int bits, Rounding r) {

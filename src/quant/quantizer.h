@@ -26,14 +26,12 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "numerics/rounding.h"
 
 namespace quantscope {
 
-enum class Rounding { HalfToEven, HalfAwayFromZero };
 enum class Granularity { Tensor, Channel, Group };
 
-std::string_view rounding_name(Rounding r);  // "half_to_even", "half_away_from_zero"
-bool rounding_from_name(std::string_view s, Rounding* out);
 std::string_view granularity_name(Granularity g);  // "tensor", "channel", "group"
 bool granularity_from_name(std::string_view s, Granularity* out);
 // "f32", "f16", "bf16" (the scale/zero storage dtypes the targets describe).
@@ -60,8 +58,6 @@ struct WeightQuantSpec {
 // Throws InputError (prefixed by `where`) for a spec no quantizer can honour.
 void validate_weight_spec(const WeightQuantSpec& s, const std::string& where);
 
-// The rounding rule applied to one value.
-float round_value(float v, Rounding r);
 // s rounded to the storage dtype and widened back to fp32 (exact for f32).
 float round_to_dtype(float s, DType dt);
 

@@ -39,10 +39,15 @@ bool method_from_name(std::string_view s, QuantMethod* out) {
   return false;
 }
 
-bool method_implemented(QuantMethod m) {
-  return m == QuantMethod::None || m == QuantMethod::Rtn || m == QuantMethod::Gptq || m == QuantMethod::BiLLM ||
-         m == QuantMethod::SlimLlm;
+bool method_implemented(QuantMethod) { return true; }
+
+bool method_is_weight_only(QuantMethod m) {
+  return m == QuantMethod::Awq || m == QuantMethod::BiLLM || m == QuantMethod::SlimLlm;
 }
+
+bool method_smooths_input(QuantMethod m) { return m == QuantMethod::Awq || m == QuantMethod::SmoothQuant; }
+
+bool method_uses_gptq_params(QuantMethod m) { return m == QuantMethod::Gptq || m == QuantMethod::Gptaq; }
 
 bool method_needs_calibration(QuantMethod m) { return m != QuantMethod::None && m != QuantMethod::Rtn; }
 
@@ -50,8 +55,9 @@ std::string Scheme::describe() const {
   if (!quantized()) return "none";
   std::string d = fmt::format("{} {}", method_name(method), weight.describe());
   if (act.bits) d += " " + act.describe();
-  if (method == QuantMethod::Gptq && gptq.act_order) d += " act-order";
-  if (method == QuantMethod::Gptq && gptq.static_groups) d += " static-groups";
+  if (method_uses_gptq_params(method) && gptq.act_order) d += " act-order";
+  if (method_uses_gptq_params(method) && gptq.static_groups) d += " static-groups";
+  if (method == QuantMethod::SmoothQuant) d += fmt::format(" alpha={}", sq_alpha);
   return d;
 }
 
@@ -78,10 +84,16 @@ nlohmann::json Scheme::to_json() const {
       if (a_range == ActRange::Percentile) j["a_percentile"] = a_percentile;
     }
   }
-  if (method == QuantMethod::Gptq) {
+  if (method_uses_gptq_params(method)) {
     j["damp"] = gptq.damp;
     j["act_order"] = gptq.act_order;
     j["static_groups"] = gptq.static_groups;
+  }
+  if (method == QuantMethod::Gptaq) j["alpha"] = gptaq_alpha;
+  if (method == QuantMethod::SmoothQuant) j["alpha"] = sq_alpha;
+  if (method == QuantMethod::Awq) {
+    j["awq_grid"] = awq_grid;
+    j["awq_clip"] = awq_clip;
   }
   return j;
 }
@@ -115,7 +127,6 @@ void apply_fields(Scheme& s, const nlohmann::json& obj, const std::string& where
     if (!method_from_name(m, &s.method))
       fail_input("{}.method: unknown method '{}' (expected none, rtn, gptq, awq, smoothquant, gptaq, billm, slim_llm)",
                  where, m);
-    if (!method_implemented(s.method)) fail_input("{}.method: method '{}' is not implemented yet", where, m);
   }
   for (const auto& [key, v] : obj.items()) {
     const std::string f = where + "." + key;
@@ -176,8 +187,8 @@ void apply_fields(Scheme& s, const nlohmann::json& obj, const std::string& where
       if (!(p > 50 && p <= 100)) fail_input("{}: percentile {} is outside (50, 100]", f, p);
       s.a_percentile = p;
     } else if (key == "damp" || key == "act_order" || key == "static_groups") {
-      if (s.method != QuantMethod::Gptq)
-        fail_input("{}: '{}' is a GPTQ parameter but the method here is '{}'", f, key, method_name(s.method));
+      if (!method_uses_gptq_params(s.method))
+        fail_input("{}: '{}' is a GPTQ/GPTAQ parameter but the method here is '{}'", f, key, method_name(s.method));
       if (key == "damp") {
         const double d = get_number(v, f);
         if (!(d >= 0 && d < 10)) fail_input("{}: damp {} is outside [0, 10)", f, d);
@@ -186,6 +197,27 @@ void apply_fields(Scheme& s, const nlohmann::json& obj, const std::string& where
         s.gptq.act_order = get_bool(v, f);
       } else {
         s.gptq.static_groups = get_bool(v, f);
+      }
+    } else if (key == "alpha") {
+      const double a = get_number(v, f);
+      if (s.method == QuantMethod::SmoothQuant) {
+        if (!(a >= 0 && a <= 1)) fail_input("{}: migration strength {} is outside [0, 1]", f, a);
+        s.sq_alpha = a;
+      } else if (s.method == QuantMethod::Gptaq) {
+        if (!(a >= 0 && a <= 1)) fail_input("{}: GPTAQ alpha {} is outside [0, 1]", f, a);
+        s.gptaq_alpha = a;
+      } else {
+        fail_input("{}: 'alpha' is a SmoothQuant or GPTAQ parameter but the method here is '{}'", f, method_name(s.method));
+      }
+    } else if (key == "awq_grid" || key == "awq_clip") {
+      if (s.method != QuantMethod::Awq)
+        fail_input("{}: '{}' is an AWQ parameter but the method here is '{}'", f, key, method_name(s.method));
+      if (key == "awq_clip") {
+        s.awq_clip = get_bool(v, f);
+      } else {
+        const int64_t g = get_int(v, f);
+        if (g < 1 || g > 1000) fail_input("{}: {} is outside 1..1000", f, g);
+        s.awq_grid = int(g);
       }
     } else {
       fail_input("{}: unknown field", f);
@@ -209,6 +241,30 @@ std::vector<std::string> get_match(const nlohmann::json& v, const std::string& w
 
 bool glob_match(const std::string& pattern, const std::string& name) {
   return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+
+KVCacheQuant parse_kv_cache(const nlohmann::json& v, const std::string& where) {
+  if (!v.is_object()) fail_input("{}: expected an object with bits and granularity", where);
+  KVCacheQuant q;
+  q.bits = 8;
+  for (const auto& [key, x] : v.items()) {
+    const std::string f = where + "." + key;
+    if (key == "bits") {
+      const int64_t b = get_int(x, f);
+      if (b != 0 && b != 4 && b != 8) fail_input("{}: KV-cache bits {} not supported (expected 0, 4 or 8)", f, b);
+      q.bits = int(b);
+    } else if (key == "granularity") {
+      const std::string g = get_string(x, f);
+      if (!kv_granularity_from_name(g, &q.granularity)) fail_input("{}: expected token or channel, got '{}'", f, g);
+    } else if (key == "rounding") {
+      const std::string r = get_string(x, f);
+      if (!rounding_from_name(r, &q.rounding))
+        fail_input("{}: unknown rounding '{}' (expected half_to_even or half_away_from_zero)", f, r);
+    } else {
+      fail_input("{}: unknown field (expected bits, granularity, rounding)", f);
+    }
+  }
+  return q;
 }
 
 }  // namespace
@@ -261,10 +317,12 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
         apply_fields(scratch, ov.scheme, where + ".scheme");
         r.overrides.push_back(std::move(ov));
       }
+    } else if (key == "kv_cache") {
+      r.kv_cache = parse_kv_cache(v, source + ": kv_cache");
     } else if (key == "comment" || key == "name") {
       continue;
     } else {
-      fail_input("{}: {}: unknown field (expected default, overrides, name, comment)", source, key);
+      fail_input("{}: {}: unknown field (expected default, overrides, kv_cache, name, comment)", source, key);
     }
   }
   return r;
@@ -327,6 +385,11 @@ std::vector<ResolvedTensor> resolve_recipe(const Recipe& r, const std::vector<Te
     const std::string where = fmt::format("{}: tensor {} (scheme from {})", r.source, spec.name, fmt::join(t.set_by, ", "));
     if (s.quantized()) {
       if (spec.role == TensorRole::Embedding) fail_input("{}: quantizing the embedding is not implemented", where);
+      if (s.act.bits && method_is_weight_only(s.method))
+        fail_input("{}: a_bits {} with method '{}', a weight-only method (activations need rtn, gptq, smoothquant or gptaq)",
+                   where, s.act.bits, method_name(s.method));
+      if (s.method == QuantMethod::BiLLM && s.weight.bits != 1)
+        fail_input("{}: billm is a 1-bit method (w_bits {})", where, s.weight.bits);
       validate_weight_spec(s.weight, where);
       if (s.weight.granularity == Granularity::Group && s.weight.group_size > t.cols()) {
         if (!s.group_fallback_channel)

@@ -19,12 +19,15 @@
 // (embedding quantization is not implemented: asking for it is an error).
 //
 // Scheme fields (all optional in overrides):
-//   method        none | rtn | gptq (awq, smoothquant, gptaq, billm, slim_llm: not implemented yet)
+//   method        none | rtn | gptq | awq | smoothquant | gptaq | billm | slim_llm
 //   w_bits 1..8, granularity tensor|channel|group, group_size, symmetric, rounding half_to_even |
 //   half_away_from_zero, scale_dtype f32|f16|bf16, clip_search, clip_grid, clip_max_shrink,
 //   group_size_over_k "error" | "channel" (what to do where group_size > K),
 //   a_bits 0|4|8, a_granularity token|tensor, a_range minmax|percentile, a_percentile (50, 100],
-//   gptq only: damp, act_order, static_groups.
+//   gptq and gptaq: damp, act_order, static_groups; gptaq: alpha (weight of the asymmetric term, 0.25);
+//   smoothquant: alpha (migration strength, 0.5); awq: awq_grid (scale search points, 20), awq_clip (true).
+// A top-level "kv_cache": {"bits": 8|4, "granularity": "token"|"channel", "rounding": ...} quantizes the
+// KV cache (model/kv_quant.h).
 // Unknown fields and impossible schemes are InputErrors naming the recipe file and the JSON path.
 #pragma once
 
@@ -33,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "model/kv_quant.h"
 #include "model/registry.h"
 #include "quant/quantized_linear.h"
 #include "quant/quantizer.h"
@@ -43,6 +47,11 @@ enum class QuantMethod { None, Rtn, Gptq, Awq, SmoothQuant, Gptaq, BiLLM, SlimLl
 std::string_view method_name(QuantMethod m);
 bool method_from_name(std::string_view s, QuantMethod* out);
 bool method_implemented(QuantMethod m);
+// AWQ, BiLLM, SliM-LLM quantize weights only (a_bits with them is an error).
+bool method_is_weight_only(QuantMethod m);
+// AWQ and SmoothQuant scale the input channels (x / s) and the weight columns (W * s).
+bool method_smooths_input(QuantMethod m);
+bool method_uses_gptq_params(QuantMethod m);  // gptq, gptaq
 // Methods that need calibration data (activations through the forward pass).
 bool method_needs_calibration(QuantMethod m);
 
@@ -63,6 +72,10 @@ struct Scheme {
   double a_percentile = 99.99;
   bool group_fallback_channel = false;  // group_size_over_k: "channel"
   GptqParams gptq;
+  double gptaq_alpha = 0.25;  // GPTAQ: weight of the asymmetric-calibration term
+  double sq_alpha = 0.5;      // SmoothQuant: migration strength
+  int awq_grid = 20;          // AWQ: points of the scale exponent search
+  bool awq_clip = true;       // AWQ: clipping search after scaling
 
   bool quantized() const { return method != QuantMethod::None; }
   std::string describe() const;  // "gptq w4 g32 asym", "none"
@@ -81,6 +94,7 @@ struct Recipe {
   nlohmann::json json;
   Scheme default_scheme;
   std::vector<RecipeOverride> overrides;
+  KVCacheQuant kv_cache;  // off unless the recipe has "kv_cache"
 };
 
 Recipe parse_recipe(const std::string& text, const std::string& source);

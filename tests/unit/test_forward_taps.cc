@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/npy.h"
+#include "kernels/ops.h"
 #include "model/forward.h"
 #include "test_util.h"
 
@@ -39,6 +40,23 @@ TEST(ForwardTaps, SeeEveryLinearInputWithoutChangingLogits) {
   }
   // q, k and v read the same normalized input
   EXPECT_EQ((tap.inputs[{2, TensorRole::AttnQ}]), (tap.inputs[{2, TensorRole::AttnV}]));
+}
+
+// The quantizer drives the pass one layer at a time (embed, run_layer per layer, final norm, lm_head):
+// the same bits as run().
+TEST(ForwardTaps, LayerStepsEqualTheWholePass) {
+  auto m = load_model(test::data_path("stories260K.bin"));
+  const std::vector<int> ids = {1, 403, 407, 261, 378, 429};
+  const int64_t n = int64_t(ids.size()), H = m->config.hidden_size, V = m->config.vocab_size;
+  Forward whole(*m), steps(*m);
+  KVCache c1(m->config, n), c2(m->config, n);
+  std::vector<float> a(size_t(n * V)), b(size_t(n * V)), x(size_t(n * H)), xn(size_t(n * H));
+  whole.run(ids.data(), n, 0, c1, a.data(), true);
+  steps.embed(ids.data(), n, x.data());
+  for (int l = 0; l < m->config.num_layers; ++l) steps.run_layer(m->layers[size_t(l)], l, x.data(), n, 0, c2);
+  for (int64_t t = 0; t < n; ++t) rms_norm(&x[size_t(t * H)], m->final_norm.data(), H, m->config.norm_eps, &xn[size_t(t * H)]);
+  m->lm_head->forward(xn.data(), n, b.data());
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4));
 }
 
 TEST(ForwardTaps, LogitsCommandWritesTheForwardPassLogits) {

@@ -91,9 +91,20 @@ TEST(QuantRecipe, ErrorsNameTheFieldPath) {
   EXPECT_NE(error_of(R"({"default": {"w_bits": 0}})").find("default.w_bits: 0 bits is impossible"), std::string::npos);
   EXPECT_NE(error_of(R"({"default": {"w_bits": "4"}})").find("default.w_bits: expected an integer"), std::string::npos);
   EXPECT_NE(error_of(R"({"default": {"method": "magic"}})").find("default.method: unknown method"), std::string::npos);
-  EXPECT_NE(error_of(R"({"default": {"method": "awq"}})").find("not implemented"), std::string::npos);
-  EXPECT_NE(error_of(R"({"default": {"method": "rtn", "damp": 0.1}})").find("default.damp: 'damp' is a GPTQ parameter"),
+  // A4 with a weight-only method, a method parameter on another method, a bad KV-cache scheme.
+  EXPECT_NE(error_of(R"({"default": {"method": "awq", "a_bits": 4}})").find("a_bits 4 with method 'awq', a weight-only method"),
             std::string::npos);
+  EXPECT_NE(error_of(R"({"default": {"method": "billm", "w_bits": 2}})").find("billm is a 1-bit method"), std::string::npos);
+  EXPECT_NE(error_of(R"({"default": {"method": "rtn", "damp": 0.1}})").find("default.damp: 'damp' is a GPTQ/GPTAQ parameter"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"default": {"method": "gptq", "alpha": 0.5}})").find("default.alpha: 'alpha' is a SmoothQuant or GPTAQ"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"default": {"method": "smoothquant", "alpha": 1.5}})").find("migration strength 1.5"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"kv_cache": {"bits": 3}})").find("kv_cache.bits: KV-cache bits 3"), std::string::npos);
+  EXPECT_NE(error_of(R"({"kv_cache": {"granularity": "head"}})").find("kv_cache.granularity: expected token or channel"),
+            std::string::npos);
+  EXPECT_EQ(error_of(R"({"default": {"method": "smoothquant", "a_bits": 8, "alpha": 0.8}, "kv_cache": {"bits": 4}})"), "");
   EXPECT_NE(error_of(R"({"default": {"a_bits": 3}})").find("default.a_bits"), std::string::npos);
   EXPECT_NE(error_of(R"({"overrides": [{"match": "attn_z", "scheme": {}}]})").find("overrides[0].match"),
             std::string::npos);
