@@ -8,6 +8,7 @@
 #include "core/file_io.h"
 #include "core/mapped_file.h"
 #include "eval/perplexity.h"
+#include "quant/quantized_linear.h"
 
 namespace quantscope::cli {
 namespace {
@@ -35,6 +36,8 @@ nlohmann::json ppl_json(const PplResult& r, const Model& m, const std::string& t
   j["se_mean_nll"] = r.se_mean_nll;
   j["ppl"] = r.finite ? nlohmann::json(r.ppl) : nlohmann::json("non-finite");
   j["ppl_se"] = r.ppl_se;
+  if (const auto e = first_non_finite())
+    j["first_non_finite"] = {{"tensor", e->tensor}, {"where", e->where}, {"token", e->token}, {"feature", e->feature}};
   if (r.words > 0) {
     j["words"] = r.words;
     j["bytes"] = r.bytes;
@@ -59,12 +62,18 @@ int run_ppl(const PplCliOptions& o) {
   po.max_windows = o.max_windows;
   po.progress = !o.quiet;
   Forward fwd(*m.model);
+  reset_non_finite();
+  NonFiniteTap tap(*m.model);  // records the first linear whose input holds a NaN/Inf
+  fwd.set_tap(&tap);
   const PplResult r = perplexity(fwd, stream, m.model->config.bos_id, po, text);
   const std::string ppl = r.finite ? fmt::format("{:.6f} +/- {:.6f}", r.ppl, r.ppl_se) : std::string("non-finite");
   fmt::print("protocol {} ctx {}: {} windows, {} tokens scored of {} in the text\n", r.protocol, r.ctx, r.windows,
              r.scored, r.stream_tokens);
   fmt::print("perplexity {}  (mean NLL {:.6f} +/- {:.6f} nats/token){}\n", ppl, r.mean_nll, r.se_mean_nll,
              m.model->config.synthetic ? "  SYNTHETIC model" : "");
+  if (const auto e = first_non_finite())
+    fmt::print("first non-finite value: {} of {} at token {} of its window, feature {} ({})\n", e->where, e->tensor,
+               e->token, e->feature, e->value);
   if (r.words > 0)
     fmt::print("word perplexity {:.6f}  byte perplexity {:.6f}  bits per byte {:.6f}\n", r.word_ppl, r.byte_ppl,
                r.bits_per_byte);
