@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace quantscope {
 
@@ -195,7 +196,7 @@ void QuantizedWeight::dequantize_row(int64_t r, float* out) const {
 
 std::vector<float> QuantizedWeight::dequantize() const {
   std::vector<float> w(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) dequantize_row(r, w.data() + r * cols);
+  parallel_for(0, rows, [&](int64_t r) { dequantize_row(r, w.data() + r * cols); }, 4 * cols);
   return w;
 }
 
@@ -208,14 +209,15 @@ QuantizedWeight quantize_weight(const float* w, int64_t rows, int64_t cols, cons
   validate_weight_spec(s, "quantize_weight");
   QuantizedWeight q = QuantizedWeight::layout(rows, cols, s);
   if (s.granularity == Granularity::Tensor) q.set_params(0, 0, find_params(w, rows * cols, s));
-  for (int64_t r = 0; r < rows; ++r) {
+  // Rows are independent (each writes only its own params and codes).
+  parallel_for(0, rows, [&](int64_t r) {
     for (int64_t g = 0; g < q.groups; ++g) {
       const int64_t c0 = g * q.group_size, c1 = std::min(cols, c0 + q.group_size);
       if (s.granularity != Granularity::Tensor) q.set_params(r, g, find_params(w + r * cols + c0, c1 - c0, s));
       const GroupParams p = q.params(r, g);
       for (int64_t j = c0; j < c1; ++j) q.codes[size_t(r * cols + j)] = quantize_code(w[r * cols + j], p, s);
     }
-  }
+  }, 20 * cols * (s.clip_search ? s.clip_grid : 1));
   return q;
 }
 
