@@ -1,19 +1,27 @@
 // quantscope bench --host: this machine's roofline (memory bandwidth, peak fp32 FMA and int8
 // dot-product rates, 1 thread and all threads), so later results can be printed as a fraction of it.
 //
-// Only --host is implemented. `bench MODEL ...` (timing a model's forward pass) is meant to be added
-// beside it: give BenchOptions the model options (cli/model_options.h), register them in setup_bench,
-// and dispatch in run_bench; the host part stays in run_bench_host.
+// quantscope bench MODEL|--synthetic ARCH [--recipe R] -p 512 -n 128 -r 3: prefill and decode speed of a
+// model (run_bench_model), with the weights it streams per decoded token and peak RSS.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/model_options.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "eval/throughput.h"
 #include "kernels/host_probe.h"
+#include "model/synth.h"
+#include "quant/quantize_model.h"
+#include "quant/recipe.h"
 
 namespace quantscope::cli {
 namespace {
@@ -22,6 +30,10 @@ enum class OutputFormat { Table, Json, Csv };
 
 struct BenchOptions {
   bool host = false;
+  ModelOptions model;
+  std::string synthetic;  // preset name: a synthetic checkpoint written once under the temp directory
+  std::string recipe;     // RTN-only recipe applied in memory before timing
+  ThroughputOptions tp;
   HostProbeOptions host_probe;
   int threads = 0;  // 0 = all hardware threads
   bool json = false;
@@ -128,10 +140,96 @@ int run_bench_host(const HostProbeOptions& options, OutputFormat format) {
   return 0;
 }
 
+long peak_rss_kib() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+std::string cpu_model_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+int run_bench_model(BenchOptions o, OutputFormat format) {
+  if (!o.synthetic.empty()) {
+    if (!o.model.model.empty()) fail_input("bench: give a MODEL or --synthetic, not both");
+    SynthOptions so;
+    so.arch = o.synthetic;
+    const std::string dir = (std::filesystem::temp_directory_path() / ("quantscope-synthetic-" + o.synthetic)).string();
+    if (!std::filesystem::exists(dir + "/config.json")) {
+      fmt::print(stderr, "writing synthetic {} to {} (once)\n", o.synthetic, dir);
+      so.force = true;
+      write_synthetic_checkpoint(so, dir);
+    }
+    o.model.model = dir;
+  }
+  if (o.model.model.empty()) fail_input("bench: give a MODEL, --synthetic ARCH or --host");
+  OpenedModel m = open_model(o.model);
+  std::string scheme = "as stored";
+  if (!o.recipe.empty()) {
+    const Recipe r = read_recipe(o.recipe);
+    const auto plan = resolve_recipe(r, m.model->registry);
+    QuantizeOptions qo;
+    qo.progress = false;
+    m.model->kv_quant = r.kv_cache;
+    quantize_model(*m.model, plan, nullptr, qo);  // calibration-free methods only (InputError otherwise)
+    scheme = o.recipe;
+  }
+  const ThroughputResult t = measure_throughput(*m.model, o.tp);
+  const long rss = peak_rss_kib();
+  nlohmann::json j;
+  j["model"] = m.model->path;
+  j["synthetic"] = m.model->config.synthetic;
+  j["recipe"] = scheme;
+  j["prompt_tokens"] = o.tp.prompt;
+  j["gen_tokens"] = o.tp.gen;
+  j["repetitions"] = o.tp.repetitions;
+  j["threads"] = num_threads();
+  j["isa"] = isa_name(active_isa());
+  j["cpu_model"] = cpu_model_name();
+  j["commit"] = QUANTSCOPE_COMMIT;
+  auto stats = [](const RunStats& s) {
+    return nlohmann::json{{"median", s.median()}, {"min", s.min()}, {"max", s.max()}, {"samples", s.samples}};
+  };
+  j["prefill_tok_s"] = stats(t.prefill_tok_s);
+  j["decode_tok_s"] = stats(t.decode_tok_s);
+  j["time_to_first_token_s"] = stats(t.ttft_s);
+  j["weight_bytes"] = t.weight_bytes;
+  j["streamed_weight_bytes_per_token"] = t.streamed_weight_bytes;
+  j["kv_bytes_per_token_read"] = t.kv_bytes_per_token_read;
+  j["decode_GB_s"] = t.decode_gb_s;
+  j["peak_rss_bytes"] = uint64_t(rss) * 1024;
+  if (format == OutputFormat::Json) {
+    fmt::print("{}\n", j.dump(2));
+  } else if (format == OutputFormat::Csv) {
+    fmt::print("model,recipe,threads,isa,prompt,gen,prefill_tok_s,decode_tok_s,ttft_s,weight_bytes,decode_GB_s,peak_rss_bytes\n");
+    fmt::print("{},{},{},{},{},{},{:.4f},{:.4f},{:.4f},{},{:.4f},{}\n", m.model->path, scheme, num_threads(),
+               isa_name(active_isa()), o.tp.prompt, o.tp.gen, t.prefill_tok_s.median(), t.decode_tok_s.median(),
+               t.ttft_s.median(), t.weight_bytes, t.decode_gb_s, uint64_t(rss) * 1024);
+  } else {
+    fmt::print("model        {}{}\n", m.model->path, m.model->config.synthetic ? "  (SYNTHETIC weights)" : "");
+    fmt::print("weights      {} ({:.1f} MiB; {:.1f} MiB streamed per decoded token), recipe {}\n", t.weight_bytes,
+               double(t.weight_bytes) / 1048576.0, double(t.streamed_weight_bytes) / 1048576.0, scheme);
+    fmt::print("cpu          {}, {} threads, isa {}, commit {}\n", cpu_model_name(), num_threads(), isa_name(active_isa()),
+               QUANTSCOPE_COMMIT);
+    fmt::print("prefill      {} tokens: {:.2f} tok/s median (min {:.2f}, max {:.2f}); time to first token {:.3f} s\n",
+               o.tp.prompt, t.prefill_tok_s.median(), t.prefill_tok_s.min(), t.prefill_tok_s.max(), t.ttft_s.median());
+    fmt::print("decode       {} tokens: {:.2f} tok/s median (min {:.2f}, max {:.2f}); {:.2f} GB/s of weights + KV\n",
+               o.tp.gen, t.decode_tok_s.median(), t.decode_tok_s.min(), t.decode_tok_s.max(), t.decode_gb_s);
+    fmt::print("peak RSS     {:.1f} MiB ({} repetitions after {} warm-up)\n", double(rss) / 1024.0, o.tp.repetitions,
+               o.tp.warmup);
+  }
+  return 0;
+}
+
 int run_bench(const BenchOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   const OutputFormat format = o.json ? OutputFormat::Json : o.csv ? OutputFormat::Csv : OutputFormat::Table;
-  if (!o.host) fail_input("bench: give --host (benchmarking a model is not implemented yet)");
+  if (!o.host) return run_bench_model(o, format);
   return run_bench_host(o.host_probe, format);
 }
 
@@ -144,17 +242,28 @@ std::function<int()> setup_bench(CLI::App& app) {
   app.add_option("--host-seconds", o->host_probe.peak_seconds,
                  "target seconds of one repetition of a peak-rate kernel (default 0.1)")
       ->check(CLI::Range(1e-4, 10.0));
-  app.add_option("-r,--repetitions", o->host_probe.repetitions, "repetitions; the best is reported (default 5)")
+  app.add_option("-r,--repetitions", o->host_probe.repetitions,
+                 "repetitions (--host: the best is reported, default 5; a model: medians, default 3)")
       ->check(CLI::Range(1, 1000));
+  app.add_option("model", o->model.model, "model to time (llama2.c .bin, HF directory, GGUF, quantized directory)");
+  app.add_option("--tokenizer", o->model.tokenizer, "tokenizer file (not needed: the tokens are random ids)");
+  app.add_flag("--no-mmap", o->model.no_mmap, "read weights into memory instead of memory-mapping them");
+  app.add_option("--synthetic", o->synthetic, "time a synthetic checkpoint of this preset (written once to the temp dir)");
+  app.add_option("--recipe", o->recipe, "quantize in memory first by this recipe (calibration-free methods)");
+  app.add_option("-p,--prompt", o->tp.prompt, "prefill tokens (default 512)")->check(CLI::Range(0, 1 << 20));
+  app.add_option("-n,--gen", o->tp.gen, "decoded tokens (default 128)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads of the 'all threads' figures (default: all)")
       ->check(CLI::NonNegativeNumber);
   auto* json = app.add_flag("--json", o->json, "print JSON");
   auto* csv = app.add_flag("--csv", o->csv, "print CSV");
   json->excludes(csv);
-  return [o] { return run_bench(*o); };
+  return [o] {
+    if (!o->host) o->tp.repetitions = o->host_probe.repetitions == HostProbeOptions{}.repetitions ? 3 : o->host_probe.repetitions;
+    return run_bench(*o);
+  };
 }
 
-CommandRegistration reg({"bench", "benchmark this machine (--host: memory bandwidth, peak fp32/int8 rates)", setup_bench});
+CommandRegistration reg({"bench", "time a model's prefill and decode, or (--host) this machine's roofline", setup_bench});
 
 }  // namespace
 }  // namespace quantscope::cli

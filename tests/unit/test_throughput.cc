@@ -1,0 +1,45 @@
+// Throughput measurement: the figures are counted from the runs (tokens / seconds), the byte counts
+// from the model; `bench MODEL --json` reports them. Speeds themselves are never asserted.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "eval/throughput.h"
+#include "test_util.h"
+
+namespace quantscope {
+namespace {
+
+TEST(Throughput, CountsRunsAndBytes) {
+  auto m = load_model(test::data_path("stories260K.bin"));
+  ThroughputOptions o;
+  o.prompt = 16;
+  o.gen = 8;
+  o.repetitions = 3;
+  o.warmup = 0;
+  const ThroughputResult r = measure_throughput(*m, o);
+  ASSERT_EQ(r.prefill_tok_s.samples.size(), 3u);
+  ASSERT_EQ(r.decode_tok_s.samples.size(), 3u);
+  for (double v : r.prefill_tok_s.samples) EXPECT_GT(v, 0);
+  EXPECT_LE(r.decode_tok_s.min(), r.decode_tok_s.median());
+  EXPECT_LE(r.decode_tok_s.median(), r.decode_tok_s.max());
+  // stories260K: 5 layers x (q, o 64x64; k, v 32x64 (4 KV heads of 8); gate, up 172x64, down 64x172)
+  // fp32, plus the tied lm_head 512 x 64.
+  EXPECT_EQ(r.streamed_weight_bytes, uint64_t(5 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 64 * 172) + 512 * 64) * 4);
+  // a decode step at position p reads p + 1 keys and values: mean 16 + 9/2 positions x 5 layers x kv_dim 32
+  EXPECT_EQ(r.kv_bytes_per_token_read,
+            uint64_t((16 + 4.5) * 2 * 5 * m->config.kv_dim() * 4));
+}
+
+TEST(Throughput, BenchCommandReportsJson) {
+  const auto r = test::run_cli("bench " + test::data_path("stories260K.bin") + " -p 8 -n 4 -r 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["prompt_tokens"], 8);
+  EXPECT_EQ(j["decode_tok_s"]["samples"].size(), 2u);
+  EXPECT_GT(j["peak_rss_bytes"].template get<double>(), 0);
+  EXPECT_GT(j["decode_GB_s"].template get<double>(), 0);
+  EXPECT_EQ(test::run_cli("bench").exit_code, 2);  // neither a model nor --host
+}
+
+}  // namespace
+}  // namespace quantscope
