@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/parallel.h"
+#include "kernels/syrk.h"
 
 namespace quantscope {
 
@@ -80,16 +81,9 @@ CalibrationSet build_calibration(const Tokenizer& tok, const CalibrationOptions&
 }
 
 void Hessian::add(const float* x, int64_t m) {
-  const int64_t k = k_;
-  parallel_for(0, k, [&](int64_t i) {
-    double* hi = h_.data() + i * k;
-    for (int64_t t = 0; t < m; ++t) {
-      const float* xt = x + t * k;
-      const double a = xt[i];
-      if (a == 0.0) continue;
-      for (int64_t j = 0; j < k; ++j) hi[j] += a * double(xt[j]);
-    }
-  }, 2 * m * k);
+  // H += x^T x: each element one chain of exact products added in token order (kernels/syrk.h:
+  // bit-identical for any thread count and ISA); the lower triangle computed, the upper mirrored.
+  accumulate_xtx_f64(x, m, k_, h_.data());
   tokens_ += m;
 }
 

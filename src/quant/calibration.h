@@ -47,7 +47,7 @@ uint64_t fnv1a64(const void* data, size_t n, uint64_t h = kFnvOffset);
 class Hessian {
  public:
   explicit Hessian(int64_t k) : k_(k), h_(size_t(k * k), 0.0) {}
-  // Adds x [m, k] (row-major): H += x^T x. Deterministic (each H row summed in token order by one thread).
+  // Adds x [m, k] (row-major): H += x^T x. Deterministic (each element summed in token order by one thread).
   void add(const float* x, int64_t m);
   int64_t k() const { return k_; }
   int64_t tokens() const { return tokens_; }

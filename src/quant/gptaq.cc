@@ -4,21 +4,14 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/syrk.h"
 
 namespace quantscope {
 
 void AsymmetricCrossTerm::add(const float* x_fp, const float* x_q, int64_t m) {
-  const int64_t k = k_;
-  // Row i is summed in token order by one thread: deterministic for any thread count.
-  parallel_for(0, k, [&](int64_t i) {
-    double* di = d_.data() + i * k;
-    for (int64_t t = 0; t < m; ++t) {
-      const double a = double(x_fp[t * k + i]) - double(x_q[t * k + i]);
-      if (a == 0.0) continue;
-      const float* xt = x_q + t * k;
-      for (int64_t j = 0; j < k; ++j) di[j] += a * double(xt[j]);
-    }
-  }, 2 * m * k);
+  // d[i][j] += (x_fp[t][i] - x_q[t][i]) * x_q[t][j] in token order, each element by one thread
+  // (kernels/syrk.h: bit-identical for any thread count and ISA).
+  accumulate_dxtx_f64(x_fp, x_q, m, k_, d_.data());
 }
 
 QuantizedWeight gptaq_quantize(const float* w, int64_t rows, int64_t cols, const Hessian& h,
