@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "core/dtype.h"
 
@@ -19,6 +20,13 @@ struct DenseMatrix {
 // Every y[i, j] is computed by one thread with the fixed reduction order of dot.h, so the result
 // is bit-identical for any thread count and any m (batch) split.
 void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y);
+
+// The same for any weight whose row j (k floats) load_row can produce (dequantized integer codes,
+// widened f16/bf16): rows are produced one L2 panel at a time per thread, so a matrix is never held
+// whole in fp32; f32_rows (non-null) skips the loader for weights already fp32 [n, k]. y [m, n].
+using RowLoader = std::function<void(int64_t j, float* out)>;
+void matmul_rows(const float* x, int64_t m, int64_t n, int64_t k, const float* f32_rows, const RowLoader& load_row,
+                 const float* bias, float* y);
 
 // Scalar reference: the same arithmetic, one element at a time (tests).
 void matmul_reference(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y);

@@ -7,8 +7,7 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "core/parallel.h"
-#include "kernels/dot.h"
+#include "kernels/matmul.h"
 
 namespace quantscope {
 
@@ -55,24 +54,10 @@ void QuantizedLinear::forward(const float* x, int64_t m, float* y) const {
       fake_quant_act_static(xq.data(), m * k, act_.static_params, act_.bits, act_.rounding);
     x = xq.data();
   }
-  // The same tiling and arithmetic as matmul() for f16/bf16 weights: a tile of rows widened to fp32
-  // once, then one dot_rows_f32 per input row, bias added after the dot.
-  constexpr int64_t kTile = 16;
-  const int64_t ntiles = (n + kTile - 1) / kTile;
-  parallel_blocks(ntiles, [&](int, int64_t t0, int64_t t1) {
-    std::vector<float> tile;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t j0 = t * kTile, j1 = std::min(n, j0 + kTile);
-      tile.resize(size_t((j1 - j0) * k));
-      for (int64_t j = j0; j < j1; ++j) w_.dequantize_row(j, tile.data() + (j - j0) * k);
-      for (int64_t i = 0; i < m; ++i) {
-        float* yi = y + i * n;
-        dot_rows_f32(x + i * k, tile.data(), k, j1 - j0, k, yi + j0);
-        if (!bias_.empty())
-          for (int64_t j = j0; j < j1; ++j) yi[j] += bias_[size_t(j)];
-      }
-    }
-  }, 2 * kTile * k * m + 4 * kTile * k);
+  // matmul()'s panels and register-blocked GEMM over rows dequantized to fp32 one panel at a time:
+  // every output is dot_f32 of the input and the dequantized row, as a DenseLinear would compute it.
+  matmul_rows(x, m, n, k, nullptr, [&](int64_t j, float* out) { w_.dequantize_row(j, out); },
+              bias_.empty() ? nullptr : bias_.data(), y);
   for (int64_t i = 0; i < m * n; ++i) {
     if (!std::isfinite(y[i])) {
       note_non_finite({name_, "output", i / n, i % n, y[i]});

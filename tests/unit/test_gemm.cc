@@ -1,0 +1,200 @@
+// gemm_nt_f32 (register-blocked, multithreaded) against dot_f32_scalar element by element, and
+// matmul() against matmul_reference: bit-identical on every ISA this CPU has, for 1 and 2 threads,
+// odd sizes (every micro-kernel edge), unaligned pointers and strides larger than the rows.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/parallel.h"
+#include "kernels/dot.h"
+#include "kernels/gemm.h"
+#include "kernels/isa.h"
+#include "kernels/matmul.h"
+
+namespace quantscope {
+namespace {
+
+class Gemm : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    set_isa(saved_isa_);
+    set_num_threads(saved_threads_);
+  }
+  Isa saved_isa_ = active_isa();
+  int saved_threads_ = num_threads();
+};
+
+std::vector<float> random_vector(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+constexpr uint32_t kSentinel = 0x7fc0beefu;  // a NaN the kernels never produce from finite inputs
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// Runs gemm (parallel or serial) on a, b with row strides lda, ldb into c with stride ldc (every
+// pointer offset by one float from the allocation) and checks every element against
+// dot_f32_scalar, and that c's padding is untouched.
+void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what) {
+  const int64_t lda = k + 3, ldb = k + 5, ldc = n + 2;
+  const auto abuf = random_vector(size_t(1 + m * lda), uint64_t(m * 1000003 + k));
+  const auto bbuf = random_vector(size_t(1 + n * ldb), uint64_t(n * 7919 + k + 17));
+  const float* a = abuf.data() + 1;
+  const float* b = bbuf.data() + 1;
+  std::vector<float> cbuf(size_t(1 + m * ldc));
+  for (auto& v : cbuf) std::memcpy(&v, &kSentinel, 4);
+  float* c = cbuf.data() + 1;
+  if (serial)
+    gemm_nt_f32_serial(a, lda, b, ldb, m, n, k, c, ldc);
+  else
+    gemm_nt_f32(a, lda, b, ldb, m, n, k, c, ldc);
+  ASSERT_EQ(bits(cbuf[0]), kSentinel) << what;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = c[i * ldc + j];
+      if (j >= n) {
+        ASSERT_EQ(bits(got), kSentinel) << what << " wrote padding m=" << m << " n=" << n << " k=" << k;
+        continue;
+      }
+      const float want = dot_f32_scalar(a + i * lda, b + j * ldb, k);
+      ASSERT_EQ(bits(want), bits(got)) << what << " m=" << m << " n=" << n << " k=" << k << " at (" << i << ", " << j
+                                       << ")";
+    }
+  }
+}
+
+const int64_t kSizes[] = {1, 2, 3, 5, 15, 16, 17, 31, 33, 64, 100, 257};
+
+TEST_F(Gemm, EveryElementIsBitIdenticalToScalarDot) {
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      const std::string what = std::string(isa_name(isa)) + " threads=" + std::to_string(threads);
+      for (int64_t m : kSizes)
+        for (int64_t n : kSizes)
+          for (int64_t k : kSizes) {
+            check_gemm(m, n, k, false, what.c_str());
+            if (HasFatalFailure()) return;
+          }
+    }
+  }
+}
+
+TEST_F(Gemm, SerialEntryPointAndDegenerateSizes) {
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    const std::string what = std::string(isa_name(isa)) + " serial";
+    for (int64_t m : {1, 4, 7, 66})
+      for (int64_t n : {1, 3, 4, 6, 13, 300})
+        for (int64_t k : {0, 1, 16, 47, 1029}) {
+          check_gemm(m, n, k, true, what.c_str());
+          if (HasFatalFailure()) return;
+        }
+    // m or n zero: nothing written, nothing read
+    float c = 1.0f;
+    gemm_nt_f32(nullptr, 4, nullptr, 4, 0, 5, 4, &c, 5);
+    gemm_nt_f32(nullptr, 4, nullptr, 4, 5, 0, 4, &c, 1);
+    EXPECT_EQ(c, 1.0f);
+  }
+}
+
+TEST_F(Gemm, LargeShapesAcrossPanelsAndThreads) {
+  // Several b panels (gemm_panel_rows), several row blocks, both threads busy.
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      const std::string what = std::string(isa_name(isa)) + " threads=" + std::to_string(threads);
+      check_gemm(131, 263, 1543, false, what.c_str());
+      if (HasFatalFailure()) return;
+      check_gemm(1, 301, 4099, false, what.c_str());
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST_F(Gemm, SymmetricProductIsBitSymmetric) {
+  // The quantizer's X X^T: gemm_nt_f32(a = X, b = X); fma(a, b, s) == fma(b, a, s) exactly.
+  const int64_t n = 75, k = 203;
+  const auto x = random_vector(size_t(n * k), 11);
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    std::vector<float> c(size_t(n * n));
+    gemm_nt_f32(x.data(), k, x.data(), k, n, n, k, c.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(bits(c[size_t(i * n + j)]), bits(c[size_t(j * n + i)])) << isa_name(isa);
+        ASSERT_EQ(bits(c[size_t(i * n + j)]), bits(dot_f32_scalar(x.data() + i * k, x.data() + j * k, k)));
+      }
+  }
+}
+
+TEST_F(Gemm, SignedZerosAndTailsMatchDot) {
+  // All-zero products (+0 and -0 inputs), where the zero-padded tail's fma(0, 0, acc) matters.
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int64_t k : {1, 7, 16, 19}) {
+      const int64_t m = 5, n = 6;
+      std::vector<float> a(size_t(m * k)), b(size_t(n * k));
+      for (size_t i = 0; i < a.size(); ++i) a[i] = i % 3 ? -0.0f : 0.0f;
+      for (size_t i = 0; i < b.size(); ++i) b[i] = i % 2 ? -1.5f : 2.0f;
+      std::vector<float> c(size_t(m * n));
+      gemm_nt_f32(a.data(), k, b.data(), k, m, n, k, c.data(), n);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          ASSERT_EQ(bits(c[size_t(i * n + j)]), bits(dot_f32_scalar(a.data() + i * k, b.data() + j * k, k)))
+              << isa_name(isa) << " k=" << k;
+    }
+  }
+}
+
+TEST_F(Gemm, MatmulEqualsReferenceForEveryDtypeIsaAndThreadCount) {
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (const Shape s : {Shape{1, 37, 172}, Shape{5, 600, 1000}, Shape{70, 130, 300}, Shape{3, 5, 17}, Shape{66, 1, 1}}) {
+    const auto x = random_vector(size_t(s.m * s.k), uint64_t(s.m + 1));
+    const auto w32 = random_vector(size_t(s.n * s.k), uint64_t(s.n + 2));
+    const auto bias = random_vector(size_t(s.n), uint64_t(s.k + 3));
+    std::vector<uint16_t> w16(w32.size()), wb16(w32.size());
+    for (size_t i = 0; i < w32.size(); ++i) {
+      w16[i] = f32_to_f16(w32[i]);
+      wb16[i] = f32_to_bf16(w32[i]);
+    }
+    const DenseMatrix mats[] = {
+        {DType::F32, s.n, s.k, w32.data()}, {DType::F16, s.n, s.k, w16.data()}, {DType::BF16, s.n, s.k, wb16.data()}};
+    for (const auto& w : mats) {
+      for (const float* bptr : {bias.data(), static_cast<const float*>(nullptr)}) {
+        std::vector<float> ref(size_t(s.m * s.n));
+        matmul_reference(x.data(), s.m, w, bptr, ref.data());
+        for (Isa isa : supported_isas()) {
+          set_isa(isa);
+          for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            std::vector<float> got(ref.size(), -1.0f);
+            matmul(x.data(), s.m, w, bptr, got.data());
+            ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+                << isa_name(isa) << " " << dtype_name(w.dtype) << " threads=" << threads << " m=" << s.m
+                << " n=" << s.n << " k=" << s.k << (bptr ? " bias" : "");
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace quantscope
