@@ -125,8 +125,9 @@ def main():
     L.append("|---|" + "---|" * len(WA_COLS))
     for m in WA_ROWS:
         L.append(f"| {m} | " + " | ".join(cell(results[f'{m} {l}']) for l, _ in WA_COLS) + " |")
-    L.append("\nsmoothquant: migration strength 0.5, smoothing folded into the RMSNorms before q/k/v, gate/up and")
-    L.append("lm_head-free (lm_head stays fp32); o_proj/down_proj are not smoothed (as in the paper). gptaq: alpha 0.25.\n")
+    L.append("\nsmoothquant: migration strength 0.5; the smoothing of q/k/v and gate/up is folded into the RMSNorm before")
+    L.append("them (as in the paper); o_proj and down_proj, which the paper leaves unsmoothed, are smoothed too, with")
+    L.append("the factors kept as a per-channel input divisor on the quantized linear. gptaq: alpha 0.25.\n")
     L.append("## KV cache (fp32 weights)\n")
     L.append("| KV cache | ppl |")
     L.append("|---|---|")
