@@ -90,26 +90,43 @@ void Hessian::add(const float* x, int64_t m) {
 double relative_output_error(const float* w, const float* wq, int64_t rows, int64_t cols, const Hessian& h) {
   if (h.k() != cols) fail_internal("relative_output_error: Hessian is {}x{} but K = {}", h.k(), h.k(), cols);
   std::vector<double> num(static_cast<size_t>(rows)), den(static_cast<size_t>(rows));
-  parallel_for(0, rows, [&](int64_t r) {
-    std::vector<double> d(static_cast<size_t>(cols)), a(static_cast<size_t>(cols));
-    for (int64_t j = 0; j < cols; ++j) {
-      a[size_t(j)] = w[r * cols + j];
-      d[size_t(j)] = a[size_t(j)] - double(wq[r * cols + j]);
-    }
-    double sn = 0, sd = 0;
+  // Tiles of kRows weight rows share each pass over H (K^2 doubles, far larger than the caches at
+  // K = 6144): one H row read serves kRows rows, whose differences are interleaved [j][row] so the
+  // row loop vectorizes. Every row's sums run over j in order exactly as a row-at-a-time loop would.
+  constexpr int64_t kRows = 16;
+  const int64_t tiles = (rows + kRows - 1) / kRows;
+  parallel_for(0, tiles, [&](int64_t t) {
+    const int64_t r0 = t * kRows, nr = std::min(kRows, rows - r0);
+    std::vector<double> d(size_t(cols * kRows), 0.0), a(size_t(cols * kRows), 0.0);
+    for (int64_t rr = 0; rr < nr; ++rr)
+      for (int64_t j = 0; j < cols; ++j) {
+        const double wv = w[(r0 + rr) * cols + j];
+        a[size_t(j * kRows + rr)] = wv;
+        d[size_t(j * kRows + rr)] = wv - double(wq[(r0 + rr) * cols + j]);
+      }
+    double sn[kRows] = {}, sd[kRows] = {};
     for (int64_t i = 0; i < cols; ++i) {
       const double* hi = h.data() + i * cols;
-      double tn = 0, td = 0;
+      double tn[kRows] = {}, td[kRows] = {};
       for (int64_t j = 0; j < cols; ++j) {
-        tn += hi[j] * d[size_t(j)];
-        td += hi[j] * a[size_t(j)];
+        const double hv = hi[j];
+        const double* dj = d.data() + j * kRows;
+        const double* aj = a.data() + j * kRows;
+        for (int64_t rr = 0; rr < kRows; ++rr) {
+          tn[rr] += hv * dj[rr];
+          td[rr] += hv * aj[rr];
+        }
       }
-      sn += d[size_t(i)] * tn;
-      sd += a[size_t(i)] * td;
+      for (int64_t rr = 0; rr < kRows; ++rr) {
+        sn[rr] += d[size_t(i * kRows + rr)] * tn[rr];
+        sd[rr] += a[size_t(i * kRows + rr)] * td[rr];
+      }
     }
-    num[size_t(r)] = sn;
-    den[size_t(r)] = sd;
-  }, 2 * cols * cols);
+    for (int64_t rr = 0; rr < nr; ++rr) {
+      num[size_t(r0 + rr)] = sn[rr];
+      den[size_t(r0 + rr)] = sd[rr];
+    }
+  }, 4 * kRows * cols * cols);
   double n = 0, d = 0;
   for (int64_t r = 0; r < rows; ++r) {
     n += num[size_t(r)];
