@@ -354,15 +354,7 @@ QuantizeReport quantize_model(Model& model, const std::vector<ResolvedTensor>& p
       // Errors in the original input space: the effective weight is dequant(q) / s.
       std::vector<float> w_eff = q.dequantize();
       if (smoothing) scale_columns(w_eff, rows, cols, smooth, /*divide=*/true);
-      rep.rel_weight_error = [&] {
-        double num = 0, den = 0;
-        for (size_t e = 0; e < w.size(); ++e) {
-          const double d = double(w[e]) - double(w_eff[e]);
-          num += d * d;
-          den += double(w[e]) * double(w[e]);
-        }
-        return den > 0 ? std::sqrt(num / den) : 0.0;
-      }();
+      rep.rel_weight_error = relative_weight_error(w.data(), w_eff.data(), rows * cols);
       if (stats.hessian) rep.rel_output_error = relative_output_error(w.data(), w_eff.data(), rows, cols, *stats.hessian);
       ActQuantSpec act = s.act;
       if (act.bits && act.granularity == ActGranularity::Tensor) {

@@ -256,18 +256,19 @@ std::vector<uint8_t> unpack_codes(const uint8_t* packed, int64_t rows, int64_t c
   return out;
 }
 
-double relative_weight_error(const float* w, const QuantizedWeight& q) {
-  std::vector<float> row(size_t(q.cols));
+double relative_weight_error(const float* w, const float* wq, int64_t n) {
   double num = 0, den = 0;
-  for (int64_t r = 0; r < q.rows; ++r) {
-    q.dequantize_row(r, row.data());
-    for (int64_t j = 0; j < q.cols; ++j) {
-      const double a = w[r * q.cols + j], d = a - double(row[size_t(j)]);
-      num += d * d;
-      den += a * a;
-    }
+  for (int64_t e = 0; e < n; ++e) {
+    const double a = w[e], d = a - double(wq[e]);
+    num += d * d;
+    den += a * a;
   }
   return den > 0 ? std::sqrt(num / den) : 0.0;
+}
+
+double relative_weight_error(const float* w, const QuantizedWeight& q) {
+  const std::vector<float> wq = q.dequantize();
+  return relative_weight_error(w, wq.data(), q.rows * q.cols);
 }
 
 // ---- activations ----

@@ -117,6 +117,8 @@ std::vector<uint8_t> unpack_codes(const uint8_t* packed, int64_t rows, int64_t c
 
 // ||W - dequant||_F / ||W||_F (0 when W is all zero).
 double relative_weight_error(const float* w, const QuantizedWeight& q);
+// The same against an fp32 matrix wq of n values (e.g. AWQ's effective weight dequant / s).
+double relative_weight_error(const float* w, const float* wq, int64_t n);
 
 // ---- Activation quantization (fake-quant: values are quantized and dequantized in place) ----
 
