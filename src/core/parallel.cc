@@ -32,6 +32,18 @@ void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>
   for (int64_t i = begin; i < end; ++i) fn(i);
 }
 
+void parallel_for_uneven(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn, int64_t cost_per_item) {
+  const int64_t n = end - begin;
+  if (n <= 0) return;
+  const int nt = threads_for(n, cost_per_item);
+  if (nt <= 1) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  for (int64_t i = begin; i < end; ++i) fn(i);
+}
+
 void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn, int64_t cost_per_item) {
   if (n <= 0) return;
   const int nt = threads_for(n, cost_per_item);

@@ -16,6 +16,12 @@ void set_num_threads(int n);
 // costs microseconds, more than a small norm or matmul (stories260K has H = 64).
 void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn, int64_t cost_per_item = 1 << 16);
 
+// Like parallel_for for items of very unequal cost (e.g. the columns of a triangular matrix): items are
+// handed out one at a time to whichever thread is free. Each item is still computed whole by one thread,
+// so results stay independent of the thread count; only the load balance changes.
+void parallel_for_uneven(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn,
+                         int64_t cost_per_item = 1 << 16);
+
 // Calls fn(thread_index, begin, end) once per thread over a static split of [0, n).
 void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn, int64_t cost_per_item = 1 << 16);
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "quant/gptq.h"
+#include "quant/linalg.h"
 
 namespace quantscope {
 

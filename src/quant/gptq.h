@@ -33,11 +33,4 @@ QuantizedWeight gptq_quantize_with_correction(const float* w, int64_t rows, int6
                                               const WeightQuantSpec& spec, const GptqParams& params,
                                               const GptqCorrection& correction, GptqStats* stats = nullptr);
 
-// Lower Cholesky factor of the symmetric n x n matrix a (row-major, in place: the lower triangle
-// becomes L, the strict upper triangle is zeroed). False when a is not positive definite.
-bool cholesky_lower(double* a, int64_t n);
-// Upper Cholesky factor U of H^-1 (row-major n x n, H^-1 = U^T U) from a positive definite H.
-// False when H (or its inverse, numerically) is not positive definite.
-bool inverse_cholesky_upper(std::vector<double> h, int64_t n, std::vector<double>* u);
-
 }  // namespace quantscope
