@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "formats/json_fields.h"
 #include "core/mapped_file.h"
 
 namespace quantscope {
@@ -68,6 +69,7 @@ nlohmann::json Scheme::to_json() const {
   j["w_bits"] = weight.bits;
   j["granularity"] = granularity_name(weight.granularity);
   if (weight.granularity == Granularity::Group) j["group_size"] = weight.group_size;
+  if (group_fallback_channel) j["group_size_over_k"] = "channel";
   j["symmetric"] = weight.symmetric;
   j["rounding"] = rounding_name(weight.rounding);
   j["scale_dtype"] = dtype_name(weight.scale_dtype);
@@ -100,30 +102,12 @@ nlohmann::json Scheme::to_json() const {
 
 namespace {
 
-// Field readers: each names the JSON path on a wrong type.
-int64_t get_int(const nlohmann::json& v, const std::string& where) {
-  if (!v.is_number_integer()) fail_input("{}: expected an integer, got {}", where, v.dump());
-  return v.get<int64_t>();
-}
-double get_number(const nlohmann::json& v, const std::string& where) {
-  if (!v.is_number()) fail_input("{}: expected a number, got {}", where, v.dump());
-  return v.get<double>();
-}
-bool get_bool(const nlohmann::json& v, const std::string& where) {
-  if (!v.is_boolean()) fail_input("{}: expected true or false, got {}", where, v.dump());
-  return v.get<bool>();
-}
-std::string get_string(const nlohmann::json& v, const std::string& where) {
-  if (!v.is_string()) fail_input("{}: expected a string, got {}", where, v.dump());
-  return v.get<std::string>();
-}
-
 // Sets the fields of `obj` on `s`. `where` is "recipe.json: default" etc.
 void apply_fields(Scheme& s, const nlohmann::json& obj, const std::string& where) {
   if (!obj.is_object()) fail_input("{}: expected an object of scheme fields, got {}", where, obj.dump());
   // The method first, so method-specific fields can be checked against it regardless of key order.
   if (obj.contains("method")) {
-    const std::string m = get_string(obj["method"], where + ".method");
+    const std::string m = json_string(obj["method"], where + ".method");
     if (!method_from_name(m, &s.method))
       fail_input("{}.method: unknown method '{}' (expected none, rtn, gptq, awq, smoothquant, gptaq, billm, slim_llm)",
                  where, m);
@@ -133,73 +117,73 @@ void apply_fields(Scheme& s, const nlohmann::json& obj, const std::string& where
     if (key == "method") {
       continue;
     } else if (key == "w_bits") {
-      const int64_t b = get_int(v, f);
+      const int64_t b = json_int(v, f);
       if (b < 1 || b > 8) fail_input("{}: {} bits is impossible (expected 1..8)", f, b);
       s.weight.bits = int(b);
     } else if (key == "granularity") {
-      const std::string g = get_string(v, f);
+      const std::string g = json_string(v, f);
       if (!granularity_from_name(g, &s.weight.granularity))
         fail_input("{}: unknown granularity '{}' (expected tensor, channel or group)", f, g);
     } else if (key == "group_size") {
-      const int64_t g = get_int(v, f);
+      const int64_t g = json_int(v, f);
       if (g <= 0) fail_input("{}: group size {} must be positive", f, g);
       s.weight.group_size = g;
       if (!obj.contains("granularity")) s.weight.granularity = Granularity::Group;
     } else if (key == "symmetric") {
-      s.weight.symmetric = get_bool(v, f);
+      s.weight.symmetric = json_bool(v, f);
     } else if (key == "rounding") {
-      const std::string r = get_string(v, f);
+      const std::string r = json_string(v, f);
       if (!rounding_from_name(r, &s.weight.rounding))
         fail_input("{}: unknown rounding '{}' (expected half_to_even or half_away_from_zero)", f, r);
       s.act.rounding = s.weight.rounding;
     } else if (key == "scale_dtype") {
-      const std::string d = get_string(v, f);
+      const std::string d = json_string(v, f);
       if (!scale_dtype_from_name(d, &s.weight.scale_dtype)) fail_input("{}: unknown scale dtype '{}' (expected f32, f16 or bf16)", f, d);
     } else if (key == "clip_search") {
-      s.weight.clip_search = get_bool(v, f);
+      s.weight.clip_search = json_bool(v, f);
     } else if (key == "clip_grid") {
-      const int64_t g = get_int(v, f);
+      const int64_t g = json_int(v, f);
       if (g < 1 || g > 1000) fail_input("{}: {} is outside 1..1000", f, g);
       s.weight.clip_grid = int(g);
     } else if (key == "clip_max_shrink") {
-      const double x = get_number(v, f);
+      const double x = json_number(v, f);
       if (!(x > 0 && x < 1)) fail_input("{}: {} is outside (0, 1)", f, x);
       s.weight.clip_max_shrink = x;
     } else if (key == "group_size_over_k") {
-      const std::string x = get_string(v, f);
+      const std::string x = json_string(v, f);
       if (x == "error") s.group_fallback_channel = false;
       else if (x == "channel") s.group_fallback_channel = true;
       else fail_input("{}: expected \"error\" or \"channel\", got '{}'", f, x);
     } else if (key == "a_bits") {
-      const int64_t b = get_int(v, f);
+      const int64_t b = json_int(v, f);
       if (b != 0 && b != 4 && b != 8) fail_input("{}: activation bits {} not supported (expected 0, 4 or 8)", f, b);
       s.act.bits = int(b);
     } else if (key == "a_granularity") {
-      const std::string g = get_string(v, f);
+      const std::string g = json_string(v, f);
       if (!act_granularity_from_name(g, &s.act.granularity)) fail_input("{}: expected token or tensor, got '{}'", f, g);
     } else if (key == "a_range") {
-      const std::string g = get_string(v, f);
+      const std::string g = json_string(v, f);
       if (g == "minmax") s.a_range = ActRange::MinMax;
       else if (g == "percentile") s.a_range = ActRange::Percentile;
       else fail_input("{}: expected minmax or percentile, got '{}'", f, g);
     } else if (key == "a_percentile") {
-      const double p = get_number(v, f);
+      const double p = json_number(v, f);
       if (!(p > 50 && p <= 100)) fail_input("{}: percentile {} is outside (50, 100]", f, p);
       s.a_percentile = p;
     } else if (key == "damp" || key == "act_order" || key == "static_groups") {
       if (!method_uses_gptq_params(s.method))
         fail_input("{}: '{}' is a GPTQ/GPTAQ parameter but the method here is '{}'", f, key, method_name(s.method));
       if (key == "damp") {
-        const double d = get_number(v, f);
+        const double d = json_number(v, f);
         if (!(d >= 0 && d < 10)) fail_input("{}: damp {} is outside [0, 10)", f, d);
         s.gptq.damp = d;
       } else if (key == "act_order") {
-        s.gptq.act_order = get_bool(v, f);
+        s.gptq.act_order = json_bool(v, f);
       } else {
-        s.gptq.static_groups = get_bool(v, f);
+        s.gptq.static_groups = json_bool(v, f);
       }
     } else if (key == "alpha") {
-      const double a = get_number(v, f);
+      const double a = json_number(v, f);
       if (s.method == QuantMethod::SmoothQuant) {
         if (!(a >= 0 && a <= 1)) fail_input("{}: migration strength {} is outside [0, 1]", f, a);
         s.sq_alpha = a;
@@ -213,9 +197,9 @@ void apply_fields(Scheme& s, const nlohmann::json& obj, const std::string& where
       if (s.method != QuantMethod::Awq)
         fail_input("{}: '{}' is an AWQ parameter but the method here is '{}'", f, key, method_name(s.method));
       if (key == "awq_clip") {
-        s.awq_clip = get_bool(v, f);
+        s.awq_clip = json_bool(v, f);
       } else {
-        const int64_t g = get_int(v, f);
+        const int64_t g = json_int(v, f);
         if (g < 1 || g > 1000) fail_input("{}: {} is outside 1..1000", f, g);
         s.awq_grid = int(g);
       }
@@ -230,7 +214,7 @@ std::vector<std::string> get_match(const nlohmann::json& v, const std::string& w
   if (v.is_string()) {
     out.push_back(v.get<std::string>());
   } else if (v.is_array() && !v.empty()) {
-    for (size_t i = 0; i < v.size(); ++i) out.push_back(get_string(v[i], fmt::format("{}[{}]", where, i)));
+    for (size_t i = 0; i < v.size(); ++i) out.push_back(json_string(v[i], fmt::format("{}[{}]", where, i)));
   } else {
     fail_input("{}: expected a pattern or a non-empty list of patterns, got {}", where, v.dump());
   }
@@ -250,14 +234,14 @@ KVCacheQuant parse_kv_cache(const nlohmann::json& v, const std::string& where) {
   for (const auto& [key, x] : v.items()) {
     const std::string f = where + "." + key;
     if (key == "bits") {
-      const int64_t b = get_int(x, f);
+      const int64_t b = json_int(x, f);
       if (b != 0 && b != 4 && b != 8) fail_input("{}: KV-cache bits {} not supported (expected 0, 4 or 8)", f, b);
       q.bits = int(b);
     } else if (key == "granularity") {
-      const std::string g = get_string(x, f);
+      const std::string g = json_string(x, f);
       if (!kv_granularity_from_name(g, &q.granularity)) fail_input("{}: expected token or channel, got '{}'", f, g);
     } else if (key == "rounding") {
-      const std::string r = get_string(x, f);
+      const std::string r = json_string(x, f);
       if (!rounding_from_name(r, &q.rounding))
         fail_input("{}: unknown rounding '{}' (expected half_to_even or half_away_from_zero)", f, r);
     } else {
@@ -297,7 +281,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
               ov.layers.push_back(int(v2.get<int64_t>()));
             } else if (v2.is_array()) {
               for (size_t j = 0; j < v2.size(); ++j)
-                ov.layers.push_back(int(get_int(v2[j], fmt::format("{}.layers[{}]", where, j))));
+                ov.layers.push_back(int(json_int(v2[j], fmt::format("{}.layers[{}]", where, j))));
             } else {
               fail_input("{}.layers: expected a layer index or a list of them", where);
             }
