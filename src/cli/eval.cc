@@ -278,6 +278,7 @@ int run_eval(const EvalCliOptions& o) {
 CommandRegistration reg({"eval", "perplexity, KL divergence to a reference, multiple-choice tasks", [](CLI::App& app) {
                            auto o = std::make_shared<EvalCliOptions>();
                            add_model_options(app, o->model);
+                           add_target_option(app, o->model);
                            app.add_option("--quant", o->quant, "evaluate this quantized directory of MODEL");
                            app.add_option("--tasks", o->tasks,
                                           "comma-separated: ppl:FILE, kld:REF, blimp[:DIR], hellaswag:F, arc:F, piqa:F, "

@@ -85,6 +85,7 @@ int run_generate(const GenerateOptions& o) {
 CommandRegistration reg({"generate", "generate text from a prompt (greedy with --temp 0)", [](CLI::App& app) {
                            auto o = std::make_shared<GenerateOptions>();
                            add_model_options(app, o->model);
+                           add_target_option(app, o->model);
                            app.add_option("-p,--prompt", o->prompt, "prompt text (default: empty, start from BOS)");
                            app.add_option("--tokens", o->tokens, "prompt as comma-separated token ids");
                            app.add_option("-n,--steps", o->steps, "positions to run, prompt and BOS included")

@@ -38,6 +38,7 @@ int run_logits(const LogitsOptions& o) {
 CommandRegistration reg({"logits", "dump the fp32 logits of every position as .npy", [](CLI::App& app) {
                            auto o = std::make_shared<LogitsOptions>();
                            add_model_options(app, o->model);
+                           add_target_option(app, o->model);
                            app.add_option("--tokens", o->tokens, "comma-separated token ids");
                            app.add_option("--text", o->text, "text file to tokenize (BOS prepended)");
                            app.add_flag("--no-bos", o->no_bos, "do not prepend BOS to --text");

@@ -5,6 +5,9 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "quant/quantized_model.h"
+#include "targets/target_run.h"
+
+#include <fmt/format.h>
 
 namespace quantscope::cli {
 
@@ -13,6 +16,29 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
   app.add_option("--tokenizer", o.tokenizer, "tokenizer file (tokenizer.bin, tokenizer.model, tokenizer.json)");
   app.add_option("-t,--threads", o.threads, "threads (default: all)")->check(CLI::NonNegativeNumber);
   app.add_flag("--no-mmap", o.no_mmap, "read weights into memory instead of memory-mapping them");
+}
+
+void add_target_option(CLI::App& app, ModelOptions& o) {
+  app.add_option("--target", o.target,
+                 "run with a hardware target's numerics (quantscope targets list; activations stored in its dtype)");
+}
+
+std::string target_overflow_line(const OpenedModel& m) {
+  if (m.target.empty()) return "";
+  const auto f = m.model->activations.first_overflow();
+  if (!f) return fmt::format("target {}: no activation overflowed ({})", m.target, dtype_name(m.model->activations.dtype()));
+  return fmt::format("target {}: first {} overflow to inf at layer {} {} (token {}, feature {}, value {:g})", m.target,
+                     dtype_name(m.model->activations.dtype()), f->layer, f->where, f->token, f->feature, f->value);
+}
+
+nlohmann::json target_overflow_json(const OpenedModel& m) {
+  if (m.target.empty()) return nullptr;
+  nlohmann::json j = {{"target", m.target}, {"activation_dtype", dtype_name(m.model->activations.dtype())}};
+  const auto f = m.model->activations.first_overflow();
+  j["first_overflow"] = f ? nlohmann::json{{"layer", f->layer}, {"where", f->where}, {"token", f->token},
+                                           {"feature", f->feature}, {"value", f->value}}
+                          : nlohmann::json(nullptr);
+  return j;
 }
 
 const Tokenizer& OpenedModel::require_tokenizer() const {
@@ -26,6 +52,11 @@ OpenedModel open_model(const ModelOptions& o) {
   if (o.no_mmap) ::setenv("QUANTSCOPE_NO_MMAP", "1", 1);
   OpenedModel m;
   m.model = load_any_model(o.model);
+  if (!o.target.empty()) {
+    const TargetRunSetup setup = apply_target(*m.model, load_target(o.target));
+    m.target = o.target;
+    fmt::print(stderr, "{}\n", setup.summary);
+  }
   // A tokenizer found beside a llama2.c model is tok<vocab>.bin and must match its vocabulary; an
   // explicit one may cover fewer ids than the model (a synthetic 153k-vocab model run with
   // tok512.bin); more ids than the model is an error below.

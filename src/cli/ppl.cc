@@ -74,16 +74,22 @@ int run_ppl(const PplCliOptions& o) {
   if (const auto e = first_non_finite())
     fmt::print("first non-finite value: {} of {} at token {} of its window, feature {} ({})\n", e->where, e->tensor,
                e->token, e->feature, e->value);
+  if (!m.target.empty()) fmt::print("{}\n", target_overflow_line(m));
   if (r.words > 0)
     fmt::print("word perplexity {:.6f}  byte perplexity {:.6f}  bits per byte {:.6f}\n", r.word_ppl, r.byte_ppl,
                r.bits_per_byte);
-  if (!o.json.empty()) write_file_atomic(o.json, ppl_json(r, *m.model, o.text).dump(2) + "\n");
+  if (!o.json.empty()) {
+    nlohmann::json j = ppl_json(r, *m.model, o.text);
+    j["target"] = target_overflow_json(m);
+    write_file_atomic(o.json, j.dump(2) + "\n");
+  }
   return 0;
 }
 
 CommandRegistration reg({"ppl", "perplexity of a text under a named protocol", [](CLI::App& app) {
                            auto o = std::make_shared<PplCliOptions>();
                            add_model_options(app, o->model);
+                           add_target_option(app, o->model);
                            app.add_option("--text", o->text, "text file")->required();
                            app.add_option("--ctx", o->ctx, "context length (default: model maximum, at most 2048)")
                                ->check(CLI::PositiveNumber);

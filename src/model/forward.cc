@@ -49,6 +49,11 @@ const float* Forward::rope_at(int64_t pos) {
 void Forward::linear(const Linear& l, int layer, TensorRole role, const float* x, int64_t m, float* y) {
   if (tap_) tap_->on_linear_input(layer, role, x, m, l.in_features());
   l.forward(x, m, y);
+  store(y, m, l.out_features(), layer, role_name(role).data());
+}
+
+void Forward::store(float* x, int64_t rows, int64_t cols, int layer, const char* where) {
+  model_.activations.store(x, rows, cols, layer, where);
 }
 
 void Forward::check_tokens(const int* tokens, int64_t n, int64_t pos0) const {
@@ -75,6 +80,7 @@ void Forward::embed(const int* tokens, int64_t n, float* x) {
   check_tokens(tokens, n, 0);
   const int64_t H = model_.config.hidden_size;
   for (int64_t t = 0; t < n; ++t) load_float_rows(model_.embedding, tokens[t], 1, x + t * H);
+  store(x, n, H, -1, "embedding");
 }
 
 void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, float* logits, bool all_logits) {
@@ -103,6 +109,7 @@ void Forward::run_layer(const LayerWeights& lw, int l, float* x, int64_t n, int6
   const bool interleaved = c.rope_style == RopeStyle::Interleaved;
   // attention block
   parallel_for(0, n, [&](int64_t t) { rms_norm(&x[t * H], lw.attn_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
+  store(xb_.data(), n, H, l, "attn_norm");
   linear(*lw.q, l, TensorRole::AttnQ, xb_.data(), n, q_.data());
   linear(*lw.k, l, TensorRole::AttnK, xb_.data(), n, k_.data());
   linear(*lw.v, l, TensorRole::AttnV, xb_.data(), n, v_.data());
@@ -111,21 +118,28 @@ void Forward::run_layer(const LayerWeights& lw, int l, float* x, int64_t n, int6
     for (int h = 0; h < c.num_heads; ++h) rope_rotate(&q_[size_t(t * Q + h * c.head_dim)], c.head_dim, cs, interleaved);
     for (int h = 0; h < c.num_kv_heads; ++h) rope_rotate(&k_[size_t(t * KV + h * c.head_dim)], c.head_dim, cs, interleaved);
   }, 8 * (Q + KV));
+  store(q_.data(), n, Q, l, "rope_q");
+  store(k_.data(), n, KV, l, "rope_k");
   if (tap_) tap_->on_kv(l, k_.data(), v_.data(), n, KV);
   parallel_for(0, n, [&](int64_t t) {
     model_.kv_quant.apply(l, &k_[size_t(t * KV)], &v_[size_t(t * KV)], c.num_kv_heads, c.head_dim);
     cache.store(l, pos0 + t, &k_[size_t(t * KV)], &v_[size_t(t * KV)]);
   }, 4 * KV);
   attention(l, n, pos0, cache);
+  store(att_.data(), n, Q, l, "attention");
   linear(*lw.o, l, TensorRole::AttnO, att_.data(), n, xb2_.data());
   for (int64_t i = 0; i < n * H; ++i) x[i] += xb2_[size_t(i)];
+  store(x, n, H, l, "attn_residual");
   // MLP block
   parallel_for(0, n, [&](int64_t t) { rms_norm(&x[t * H], lw.mlp_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]); }, 4 * H);
+  store(xb_.data(), n, H, l, "mlp_norm");
   linear(*lw.gate, l, TensorRole::MlpGate, xb_.data(), n, hb_.data());
   linear(*lw.up, l, TensorRole::MlpUp, xb_.data(), n, hb2_.data());
   parallel_for(0, n, [&](int64_t t) { swiglu(&hb_[size_t(t * I)], &hb2_[size_t(t * I)], I); }, 20 * I);
+  store(hb_.data(), n, I, l, "swiglu");
   linear(*lw.down, l, TensorRole::MlpDown, hb_.data(), n, xb2_.data());
   for (int64_t i = 0; i < n * H; ++i) x[i] += xb2_[size_t(i)];
+  store(x, n, H, l, "mlp_residual");
 }
 
 void Forward::compute_logits(int64_t row0, int64_t rows, float* out) {
@@ -135,6 +149,7 @@ void Forward::compute_logits(int64_t row0, int64_t rows, float* out) {
   parallel_for(row0, row0 + rows, [&](int64_t t) {
     rms_norm(&x_[size_t(t * H)], model_.final_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]);
   }, 4 * H);
+  store(xb_.data() + row0 * H, rows, H, -1, "final_norm");
   linear(*model_.lm_head, -1, TensorRole::LmHead, xb_.data() + row0 * H, rows, out);
 }
 

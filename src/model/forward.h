@@ -75,6 +75,8 @@ class Forward {
   void reserve(int64_t n);
   void attention(int layer, int64_t n, int64_t pos0, KVCache& cache);
   void linear(const Linear& l, int layer, TensorRole role, const float* x, int64_t m, float* y);
+  // Rounds a tensor the pass just wrote to the model's activation storage dtype (no-op in fp32).
+  void store(float* x, int64_t rows, int64_t cols, int layer, const char* where);
   const float* rope_at(int64_t pos);
 
   const Model& model_;

@@ -8,6 +8,7 @@
 
 #include "core/tensor_set.h"
 #include "model/config.h"
+#include "model/activation_storage.h"
 #include "model/kv_quant.h"
 #include "model/linear.h"
 #include "model/registry.h"
@@ -35,6 +36,7 @@ struct Model {
   std::vector<LayerWeights> layers;
   std::unique_ptr<Linear> lm_head;
   KVCacheQuant kv_quant;  // how keys and values are rounded as they enter the cache (off by default)
+  ActivationStorage activations;  // the dtype activations are stored in between ops (fp32: the host)
 
   Linear* linear(int layer, TensorRole role) const;  // layer -1 with LmHead
   // Parameters (elements) of the registry tensors (tied lm_head counted once).

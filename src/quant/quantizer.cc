@@ -55,15 +55,6 @@ void validate_weight_spec(const WeightQuantSpec& s, const std::string& where) {
     fail_input("{}: clip search needs clip_grid >= 1 and 0 < clip_max_shrink < 1", where);
 }
 
-float round_to_dtype(float s, DType dt) {
-  switch (dt) {
-    case DType::F32: return s;
-    case DType::F16: return f16_to_f32(f32_to_f16(s));
-    case DType::BF16: return bf16_to_f32(f32_to_bf16(s));
-    default: fail_internal("round_to_dtype: {} is not a scale dtype", dtype_name(dt));
-  }
-}
-
 namespace {
 
 // Stored scale: rounded to the dtype; a value that overflows it is bad input (weights ~1e4+ in f16).

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "numerics/float_formats.h"  // round_to_dtype: scales rounded to their storage dtype
 #include "numerics/rounding.h"
 
 namespace quantscope {
@@ -58,8 +59,6 @@ struct WeightQuantSpec {
 // Throws InputError (prefixed by `where`) for a spec no quantizer can honour.
 void validate_weight_spec(const WeightQuantSpec& s, const std::string& where);
 
-// s rounded to the storage dtype and widened back to fp32 (exact for f32).
-float round_to_dtype(float s, DType dt);
 
 // Dequantized value = (code - zero) * scale.
 struct GroupParams {
