@@ -2,6 +2,7 @@
 // cannot run: every rule on a hand-picked scheme, the nearest scheme proposed, and --adapt's recipe.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -10,6 +11,7 @@
 #include "quant/recipe.h"
 #include "targets/constraints.h"
 #include "targets/target_profile.h"
+#include "test_util.h"
 
 namespace quantscope {
 namespace {
@@ -181,6 +183,37 @@ TEST(Targets, RecipeCheckAdaptAndRefusal) {
   EXPECT_NO_THROW(require_target_runs(resolve_recipe(r2, registry), r2.kv_cache, t));
   EXPECT_EQ(r2.kv_cache.bits, 8);
   EXPECT_EQ(r2.kv_cache.granularity, KVGranularity::Channel);
+}
+
+}  // namespace
+}  // namespace quantscope
+
+namespace quantscope {
+namespace {
+
+TEST(TargetsCli, CheckRefusesWithExitTwoAndAdaptWritesARecipeThatRuns) {
+  test::TempDir tmp;
+  {
+    std::ofstream(tmp.file("w4.json")) << R"({"default": {"method": "rtn", "w_bits": 4, "granularity": "group", "group_size": 128}})";
+  }
+  auto r = test::run_cli("targets check " + tmp.file("w4.json") + " --target ascend-310p --arch openpangu-embedded-1b");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.out.find("REFUSED model.layers.0.self_attn.q_proj.weight: 4-bit weights"), std::string::npos) << r.out;
+  r = test::run_cli("targets check " + tmp.file("w4.json") + " --target ascend-910b1 --arch openpangu-embedded-1b");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = test::run_cli("targets check " + tmp.file("w4.json") + " --target ascend-310p --arch openpangu-embedded-1b --adapt " +
+                    tmp.file("adapted.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("adapt: default: rtn w4 g128 asym -> rtn w8"), std::string::npos) << r.out;
+  EXPECT_EQ(test::run_cli("targets check " + tmp.file("adapted.json") + " --target ascend-310p --arch openpangu-embedded-1b")
+                .exit_code,
+            0);
+  r = test::run_cli("targets show nvidia-h100");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("roofline.memory_bandwidth_gb_s: V: 3.35 TB/s"), std::string::npos) << r.out;
+  r = test::run_cli("targets show tpu-v5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown target \"tpu-v5\""), std::string::npos) << r.err;
 }
 
 }  // namespace
