@@ -8,6 +8,7 @@
 #include "numerics/float_formats.h"
 #include "quant/quantized_linear.h"
 #include "targets/constraints.h"
+#include "targets/target_linear.h"
 
 namespace quantscope {
 
@@ -56,15 +57,24 @@ TargetRunSetup apply_target(Model& m, const TargetProfile& t) {
   const KVCacheCheck kv = check_kv_cache(m.kv_quant, t);
   if (!kv.ok) fail_input("{}: {}", m.path, kv.rule);
   if (!t.any_scheme) {
-    for (size_t l = 0; l < m.layers.size(); ++l)
-      for (TensorRole r : {TensorRole::AttnQ, TensorRole::AttnK, TensorRole::AttnV, TensorRole::AttnO, TensorRole::MlpGate,
-                           TensorRole::MlpUp, TensorRole::MlpDown})
-        if (dynamic_cast<const QuantizedLinear*>(m.layers[l].linear(r)))
-          fail_input("{}: layer {} {} is quantized; running quantized linears under target {} (its activation "
-                     "quantization, integer accumulation and dequant-scale format) is not emulated yet: use --target host",
-                     m.path, l, role_name(r), t.name);
-    if (dynamic_cast<const QuantizedLinear*>(m.lm_head.get()))
-      fail_input("{}: lm_head is quantized; not emulated under target {} yet: use --target host", m.path, t.name);
+    // Each quantized linear runs through the target's pipeline (target_linear.h), if the target has a
+    // kernel for its scheme; otherwise the run is refused, naming the tensor, rule and nearest scheme.
+    auto wrap = [&](std::unique_ptr<Linear>& l) {
+      const auto* q = dynamic_cast<const QuantizedLinear*>(l.get());
+      if (!q) return;
+      Scheme sc;
+      sc.method = QuantMethod::Rtn;  // the stored form is what matters to a kernel, not how it was found
+      sc.weight = q->weight().spec;
+      sc.act = q->act();
+      const SchemeCheck c = check_scheme(sc, q->in_features(), t);
+      if (!c.ok)
+        fail_input("{}: target {} cannot run {} ({}): {}; nearest it runs: {}", m.path, t.name, q->name(), sc.describe(),
+                   c.rule, c.nearest.describe());
+      l = std::make_unique<TargetLinear>(std::move(l), t, s.activation_dtype);
+    };
+    for (auto& lw : m.layers)
+      for (auto* l : {&lw.q, &lw.k, &lw.v, &lw.o, &lw.gate, &lw.up, &lw.down}) wrap(*l);
+    wrap(m.lm_head);
   }
   if (s.activation_dtype == DType::F32) return s;
   // Full-precision weights in the activation dtype, as the device holds them.

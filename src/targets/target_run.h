@@ -18,9 +18,9 @@ struct TargetRunSetup {
 // The model's own float dtype (of its embedding), which the target uses if it has it.
 DType model_float_dtype(const Model& m);
 
-// Applies `t` to `m` (in place; call once, before running). InputError when the target cannot run
-// the model: a KV-cache scheme it lacks, or quantized linears under a target whose quantized pipeline
-// is not emulated yet (only the host runs them for now).
+// Applies `t` to `m` (in place; call once, before running): activation dtype, full-precision weights
+// in that dtype, quantized linears through the target's pipeline (target_linear.h). InputError when the
+// target cannot run the model: a KV-cache scheme or a quantized scheme it has no kernel for.
 TargetRunSetup apply_target(Model& m, const TargetProfile& t);
 
 }  // namespace quantscope
