@@ -78,4 +78,15 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+void release_resident_pages(const void* p, uint64_t n) {
+#ifdef MADV_PAGEOUT
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(p) + page - 1) / page * page, end = (uintptr_t(p) + n) / page * page;
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);  // advice only
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 }  // namespace quantscope

@@ -31,6 +31,12 @@ class MappedFile {
   std::unique_ptr<uint8_t[]> buffer_;
 };
 
+// Drops the resident pages wholly inside [p, p + n) of a file mapping whose bytes were copied elsewhere
+// (e.g. packed codes moved into a quantized layer), so the weights are not held twice: MADV_PAGEOUT
+// discards clean file pages (re-read from the file if touched again) and never changes content; on
+// anonymous memory without swap, or kernels without it, it does nothing.
+void release_resident_pages(const void* p, uint64_t n);
+
 // Whole file as a string (small text files: JSON, tokenizer configs). Throws InputError.
 std::string read_text_file(const std::string& path);
 

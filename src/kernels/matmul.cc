@@ -7,6 +7,7 @@
 #include "core/parallel.h"
 #include "kernels/dot.h"
 #include "kernels/gemm.h"
+#include "kernels/gemv.h"
 
 namespace quantscope {
 
@@ -60,8 +61,15 @@ void matmul_rows(const float* x, int64_t m, int64_t n, int64_t k, const float* f
 void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y) {
   if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16)
     fail_internal("matmul: unsupported weight dtype {}", dtype_name(w.dtype));  // not from a worker thread
+  if (m >= 1 && m <= kGemvMaxRows) return gemv_dense(x, m, w, bias, y);
   const float* f32 = w.dtype == DType::F32 ? static_cast<const float*>(w.data) : nullptr;
   matmul_rows(x, m, w.rows, w.cols, f32, [&](int64_t j, float* out) { load_matrix_row(w, j, out); }, bias, y);
+}
+
+void matmul_packed(const float* x, int64_t m, const PackedCodesMatrix& w, const float* bias, float* y) {
+  check_packed_matrix(w);  // here, not in a worker thread
+  if (m >= 1 && m <= kGemvMaxRows && gemv_packed_supported(w)) return gemv_packed(x, m, w, bias, y);
+  matmul_rows(x, m, w.rows, w.cols, nullptr, [&](int64_t j, float* out) { packed_dequantize_row(w, j, out); }, bias, y);
 }
 
 void matmul_reference(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y) {

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "core/dtype.h"
+#include "kernels/packed_matrix.h"
 
 namespace quantscope {
 
@@ -18,8 +19,13 @@ struct DenseMatrix {
 
 // y[i, j] = dot_f32(x[i, :], W[j, :]) (+ bias[j]) for i < m, j < n.
 // Every y[i, j] is computed by one thread with the fixed reduction order of dot.h, so the result
-// is bit-identical for any thread count and any m (batch) split.
+// is bit-identical for any thread count and any m (batch) split. Few rows (decode) go to the
+// register-decoding GEMV (gemv.h), more to the panel GEMM: the same bits either way.
 void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y);
+
+// The same over packed integer codes (packed_matrix.h): y[i, j] = dot_f32(x[i], dequantized row j).
+// Decode dequantizes in registers; prefill dequantizes one L2 panel of rows at a time per thread.
+void matmul_packed(const float* x, int64_t m, const PackedCodesMatrix& w, const float* bias, float* y);
 
 // The same for any weight whose row j (k floats) load_row can produce (dequantized integer codes,
 // widened f16/bf16): rows are produced one L2 panel at a time per thread, so a matrix is never held

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "model/gguf_packed.h"
 
 namespace quantscope {
 
@@ -61,12 +62,23 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   TensorSet out;
   out.keep(file);
   std::set<std::string, std::less<>> used;
+  PreboundLinears packed;
   for (const TensorSpec& spec : build_registry(c)) {
     if (!spec.stored) continue;
     const std::string name = gguf_tensor_name(spec);
     const GgufTensor* t = file->find_tensor(name);
     if (!t) fail_input("{}: tensor '{}' ({}) is missing", path, name, spec.name);
     used.insert(name);
+    // Linear weights in Q8_0/Q4_0 stay quantized (repacked for the kernels); the embedding table is
+    // read a row at a time by lookup and stays a view.
+    if (options.gguf_native && role_is_linear(spec.role) && !spec.is_bias && gguf_type_packable(t->type) &&
+        t->ne.size() == 2) {
+      if (t->ne[0] != spec.shape[1] || t->ne[1] != spec.shape[0])
+        fail_input("{}: tensor '{}' has ne [{}, {}] but the config implies {}", path, name, t->ne[0], t->ne[1],
+                   shape_string(spec.shape));
+      packed[spec.name] = gguf_packed_linear(*t);
+      continue;
+    }
     TensorView v;
     if (t->type == GgmlType::F32 || t->type == GgmlType::F16 || t->type == GgmlType::BF16) {
       v = gguf_tensor_as_view(*t);
@@ -88,7 +100,7 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
     if (!used.count(t.name) && t.name.find("rope_freqs") == std::string::npos)
       fail_input("{}: byte {}: unexpected tensor '{}' for architecture llama", path, t.info_offset, t.name);
   }
-  return bind_model(c, std::move(out), path, "gguf", options);
+  return bind_model(c, std::move(out), path, "gguf", options, std::move(packed));
 }
 
 }  // namespace quantscope

@@ -1,5 +1,7 @@
 #include "model/linear.h"
 
+#include "core/error.h"
+
 namespace quantscope {
 
 uint64_t DenseLinear::weight_bytes() const {
@@ -7,5 +9,30 @@ uint64_t DenseLinear::weight_bytes() const {
 }
 
 std::string DenseLinear::describe() const { return std::string(dtype_name(w_.dtype)); }
+
+PackedLinear::PackedLinear(PackedCodesMatrix layout, std::vector<uint8_t> codes, std::vector<float> scales,
+                           std::vector<float> zeros, std::string description)
+    : layout_(layout), codes_(std::move(codes)), scales_(std::move(scales)), zeros_(std::move(zeros)),
+      description_(std::move(description)) {
+  const int64_t np = (layout_.per_tensor ? 1 : layout_.rows) * layout_.groups;
+  if (int64_t(codes_.size()) != layout_.rows * layout_.row_bytes || int64_t(scales_.size()) != np ||
+      (!zeros_.empty() && int64_t(zeros_.size()) != np))
+    fail_internal("PackedLinear: arrays do not match the layout");
+  check_packed_matrix(view());
+}
+
+PackedCodesMatrix PackedLinear::view() const {
+  PackedCodesMatrix v = layout_;
+  v.codes = codes_.data();
+  v.scales = scales_.data();
+  v.zeros = zeros_.empty() ? nullptr : zeros_.data();
+  return v;
+}
+
+void PackedLinear::forward(const float* x, int64_t m, float* y) const { matmul_packed(x, m, view(), nullptr, y); }
+
+uint64_t PackedLinear::weight_bytes() const {
+  return codes_.size() + (scales_.size() + zeros_.size()) * sizeof(float);
+}
 
 }  // namespace quantscope

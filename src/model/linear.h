@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,5 +43,29 @@ class DenseLinear final : public Linear {
   DenseMatrix w_;
   std::vector<float> bias_;
 };
+
+// Integer codes with group scales held in the kernels' layout (kernels/packed_matrix.h), e.g. GGUF
+// Q8_0/Q4_0 blocks repacked once at load. forward() is matmul_packed: decode dequantizes in registers.
+class PackedLinear final : public Linear {
+ public:
+  // layout: every field but the pointers; codes [rows, row_bytes], scales/zeros as the layout says.
+  PackedLinear(PackedCodesMatrix layout, std::vector<uint8_t> codes, std::vector<float> scales,
+               std::vector<float> zeros, std::string description);
+  int64_t in_features() const override { return layout_.cols; }
+  int64_t out_features() const override { return layout_.rows; }
+  void forward(const float* x, int64_t m, float* y) const override;
+  uint64_t weight_bytes() const override;
+  std::string describe() const override { return description_; }
+  PackedCodesMatrix view() const;
+
+ private:
+  PackedCodesMatrix layout_;
+  std::vector<uint8_t> codes_;
+  std::vector<float> scales_, zeros_;
+  std::string description_;
+};
+
+// Linears a loader built itself (keyed by canonical weight name), bound instead of a DenseLinear.
+using PreboundLinears = std::map<std::string, std::unique_ptr<Linear>, std::less<>>;
 
 }  // namespace quantscope

@@ -73,7 +73,7 @@ bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType
 }  // namespace
 
 std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::string path, std::string format,
-                                  const LoadOptions& options) {
+                                  const LoadOptions& options, PreboundLinears prebound) {
   validate_config(config, path);
   auto m = std::make_unique<Model>();
   m->config = config;
@@ -85,6 +85,12 @@ std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::st
   // Every stored registry tensor must be present with the right shape and a float dtype.
   for (const auto& spec : m->registry) {
     if (!spec.stored) continue;
+    if (const auto it = prebound.find(spec.name); it != prebound.end()) {
+      if (it->second->out_features() != spec.shape[0] || it->second->in_features() != spec.shape[1])
+        fail_input("{}: tensor '{}' is [{}, {}] but the config implies {}", m->path, spec.name,
+                   it->second->out_features(), it->second->in_features(), shape_string(spec.shape));
+      continue;
+    }
     const TensorView* t = m->tensors.find(spec.name);
     if (!t) fail_input("{}: tensor '{}' is missing (expected shape {})", m->path, spec.name, shape_string(spec.shape));
     // A 2-D [1, n] or [n, 1] vector is accepted where [n] is expected (some exporters do that).
@@ -114,6 +120,10 @@ std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::st
   }
 
   auto dense = [&](const std::string& name, const std::string& bias_name) -> std::unique_ptr<Linear> {
+    if (auto it = prebound.find(name); it != prebound.end()) {
+      if (!bias_name.empty()) fail_input("{}: '{}' has a bias; prebound linears carry none", m->path, name);
+      return std::move(it->second);
+    }
     const TensorView& w = *m->tensors.find(name);
     std::vector<float> bias;
     if (!bias_name.empty()) bias = to_f32_vector(*m->tensors.find(bias_name));

@@ -47,6 +47,9 @@ struct Model {
 
 struct LoadOptions {
   bool check_finite = true;  // scan every weight for NaN/Inf (reported with tensor and index)
+  // GGUF Q8_0/Q4_0 linear weights stay quantized (repacked for the kernels); false dequantizes them to
+  // fp32 at load (the reference the packed path is tested against: the same logits, bit for bit).
+  bool gguf_native = true;
 };
 
 // Loads a llama2.c .bin checkpoint (legacy or version 1), a Hugging Face directory (config.json +
@@ -54,8 +57,9 @@ struct LoadOptions {
 std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
 
 // Validates `tensors` against the registry of `config` (presence, shape, float dtype, finiteness)
-// and binds the forward-pass weights. Used by every checkpoint loader.
+// and binds the forward-pass weights. Used by every checkpoint loader. A linear weight the loader
+// bound itself (`prebound`, e.g. GGUF blocks kept packed) is not looked for in `tensors`.
 std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::string path, std::string format,
-                                  const LoadOptions& options);
+                                  const LoadOptions& options, PreboundLinears prebound = {});
 
 }  // namespace quantscope

@@ -265,7 +265,7 @@ QuantizedWeight awq_quantize(const float* w_scaled, int64_t rows, int64_t K, con
       }
     }
     q.set_params(0, 0, best);
-    for (int64_t k = 0; k < rows * K; ++k) q.codes[size_t(k)] = quantize_code(w_scaled[k], best, spec);
+    for (int64_t k = 0; k < rows * K; ++k) q.set_code(k / K, k % K, quantize_code(w_scaled[k], best, spec));
     return q;
   }
 
@@ -312,7 +312,7 @@ QuantizedWeight awq_quantize(const float* w_scaled, int64_t rows, int64_t K, con
         for (int64_t t = 0; t < nr; ++t) {
           const int64_t r = r0 + t;
           q.set_params(r, g, best[t]);
-          for (int64_t j = c0; j < c1; ++j) q.codes[size_t(r * K + j)] = quantize_code(w_scaled[r * K + j], best[t], spec);
+          for (int64_t j = c0; j < c1; ++j) q.set_code(r, j, quantize_code(w_scaled[r * K + j], best[t], spec));
         }
       }
     } catch (...) {

@@ -123,7 +123,7 @@ QuantizedWeight gptq_quantize_with_correction(const float* w_in, int64_t rows, i
         }
         const GroupParams gp = q.params(r0 + rr, g);
         const uint8_t code = quantize_code(row[i], gp, spec);
-        q.codes[size_t((r0 + rr) * n + c)] = code;
+        q.set_code(r0 + rr, c, code);
         const float wi = row[i];
         const float err = (wi - dequantize_code(code, gp)) / uii;
         if (pi) {

@@ -54,10 +54,8 @@ void QuantizedLinear::forward(const float* x, int64_t m, float* y) const {
       fake_quant_act_static(xq.data(), m * k, act_.static_params, act_.bits, act_.rounding);
     x = xq.data();
   }
-  // matmul()'s panels and register-blocked GEMM over rows dequantized to fp32 one panel at a time:
-  // every output is dot_f32 of the input and the dequantized row, as a DenseLinear would compute it.
-  matmul_rows(x, m, n, k, nullptr, [&](int64_t j, float* out) { w_.dequantize_row(j, out); },
-              bias_.empty() ? nullptr : bias_.data(), y);
+  // Every output is dot_f32 of the input and the dequantized row, as a DenseLinear would compute it.
+  matmul_packed(x, m, w_.kernel_view(), bias_.empty() ? nullptr : bias_.data(), y);
   for (int64_t i = 0; i < m * n; ++i) {
     if (!std::isfinite(y[i])) {
       note_non_finite({name_, "output", i / n, i % n, y[i]});

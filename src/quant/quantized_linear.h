@@ -1,8 +1,10 @@
 // A Linear whose weights are integer codes with group scales (quantizer.h), optionally with fake-quantized
 // activations (W8A8 / W4A4 emulation: the input is quantized and dequantized, then the matmul runs in fp32).
 //
-// forward() dequantizes panels of rows to fp32 and runs the same GEMM as DenseLinear (matmul_rows), so a
-// QuantizedLinear gives bit-identical outputs to a DenseLinear over the dequantized matrix (tested).
+// forward() runs matmul_packed over the codes packed to `bits` (kernels/packed_matrix.h): decode dequantizes
+// in registers, prefill one L2 panel of rows at a time, and either way every output is dot_f32 of the input
+// and the dequantized row, so a QuantizedLinear gives bit-identical outputs to a DenseLinear over the
+// dequantized matrix (tested).
 // Outputs are scanned for NaN/Inf; the first one seen since reset_non_finite() is recorded with the
 // tensor's name (W4A4 can overflow; the study wants to know where, not to crash).
 #pragma once

@@ -179,7 +179,7 @@ void save_quantized_model(const Model& model, const std::string& dir, const nloh
   auto add_quantized = [&](const std::string& name, const QuantizedLinear& ql) {
     const QuantizedWeight& w = ql.weight();
     out.push_back(owned_tensor(name + ".qcodes", DType::U8, {w.rows, packed_row_bytes(w.cols, w.spec.bits)},
-                               pack_codes(w.codes, w.rows, w.cols, w.spec.bits)));
+                               std::vector<uint8_t>(w.packed)));
     out.push_back(owned_tensor(name + ".qscales", w.spec.scale_dtype, {w.scale_rows, w.groups},
                                scales_bytes(w.scales, w.spec.scale_dtype)));
     if (!w.spec.symmetric) {
@@ -291,7 +291,8 @@ std::unique_ptr<QuantizedLinear> load_quantized_linear(const TensorSet& ts, cons
     fail_input("{}: group_size {} impossible for K = {}", where, s.group_size, cols);
   QuantizedWeight w = QuantizedWeight::layout(rows, cols, s);
   const TensorView& codes = need(ts, name + ".qcodes", DType::U8, {rows, packed_row_bytes(cols, s.bits)}, src);
-  w.codes = unpack_codes(codes.as<uint8_t>(), rows, cols, s.bits);
+  w.packed.assign(codes.as<uint8_t>(), codes.as<uint8_t>() + rows * packed_row_bytes(cols, s.bits));
+  release_resident_pages(codes.data, w.packed.size());  // the layer holds its own copy now: not twice
   const TensorView& scales = need(ts, name + ".qscales", s.scale_dtype, {w.scale_rows, w.groups}, src);
   w.scales = view_to_f32(scales);
   for (float v : w.scales)

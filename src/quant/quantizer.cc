@@ -155,7 +155,7 @@ QuantizedWeight QuantizedWeight::layout(int64_t rows, int64_t cols, const Weight
   q.group_size = s.granularity == Granularity::Group ? std::min(s.group_size, cols) : cols;
   q.groups = (cols + q.group_size - 1) / q.group_size;
   q.scale_rows = s.granularity == Granularity::Tensor ? 1 : rows;
-  q.codes.assign(size_t(rows * cols), 0);
+  q.packed.assign(size_t(rows * packed_row_bytes(cols, s.bits)), 0);
   q.scales.assign(size_t(q.scale_rows * q.groups), 0.0f);
   if (!s.symmetric) q.zeros.assign(q.scales.size(), 0.0f);
   return q;
@@ -165,7 +165,7 @@ GroupParams QuantizedWeight::params(int64_t r, int64_t g) const {
   const size_t i = size_t((scale_rows == 1 ? 0 : r) * groups + g);
   GroupParams p;
   p.scale = scales[i];
-  if (spec.symmetric) p.zero = spec.bits == 1 ? 0.5f : float(1 << (spec.bits - 1));
+  if (spec.symmetric) p.zero = symmetric_zero_point(spec.bits);
   else p.zero = zeros[i];
   return p;
 }
@@ -176,13 +176,50 @@ void QuantizedWeight::set_params(int64_t r, int64_t g, const GroupParams& p) {
   if (!spec.symmetric) zeros[i] = p.zero;
 }
 
+int64_t QuantizedWeight::row_bytes() const { return packed_row_bytes(cols, spec.bits); }
+
+uint8_t QuantizedWeight::code(int64_t r, int64_t c) const {
+  const uint8_t* row = packed.data() + r * row_bytes();
+  const int64_t bit = c * spec.bits;
+  uint32_t v = uint32_t(row[bit / 8]) >> (bit % 8);
+  if ((bit % 8) + spec.bits > 8) v |= uint32_t(row[bit / 8 + 1]) << (8 - bit % 8);
+  return uint8_t(v & uint32_t(code_max(spec.bits)));
+}
+
+void QuantizedWeight::set_code(int64_t r, int64_t c, uint8_t v) {
+  uint8_t* row = packed.data() + r * row_bytes();
+  const int64_t bit = c * spec.bits;
+  // The code's bits, and the mask of its place, shifted to its bit offset; they span at most two bytes.
+  const uint32_t mask = uint32_t(code_max(spec.bits)) << (bit % 8);
+  const uint32_t value = (uint32_t(v) << (bit % 8)) & mask;
+  row[bit / 8] = uint8_t((row[bit / 8] & ~mask) | value);
+  if ((bit % 8) + spec.bits > 8)
+    row[bit / 8 + 1] = uint8_t((row[bit / 8 + 1] & ~(mask >> 8)) | (value >> 8));
+}
+
+std::vector<uint8_t> QuantizedWeight::unpacked_codes() const {
+  return unpack_codes(packed.data(), rows, cols, spec.bits);
+}
+
+PackedCodesMatrix QuantizedWeight::kernel_view() const {
+  PackedCodesMatrix v;
+  v.bits = spec.bits;
+  v.rows = rows;
+  v.cols = cols;
+  v.group_size = group_size;
+  v.groups = groups;
+  v.per_tensor = scale_rows == 1;
+  v.codes = packed.data();
+  v.row_bytes = row_bytes();
+  v.scales = scales.data();
+  if (spec.symmetric) v.zero = symmetric_zero_point(spec.bits);
+  else v.zeros = zeros.data();
+  return v;
+}
+
 void QuantizedWeight::dequantize_row(int64_t r, float* out) const {
-  const uint8_t* c = codes.data() + r * cols;
-  for (int64_t g = 0; g < groups; ++g) {
-    const GroupParams p = params(r, g);
-    const int64_t c0 = g * group_size, c1 = std::min(cols, c0 + group_size);
-    for (int64_t j = c0; j < c1; ++j) out[j] = dequantize_code(c[j], p);
-  }
+  // The kernels' decoder: (code - zero) * scale in fp32, the formula dequantize_code computes.
+  packed_dequantize_row(kernel_view(), r, out);
 }
 
 std::vector<float> QuantizedWeight::dequantize() const {
@@ -206,7 +243,7 @@ QuantizedWeight quantize_weight(const float* w, int64_t rows, int64_t cols, cons
       const int64_t c0 = g * q.group_size, c1 = std::min(cols, c0 + q.group_size);
       if (s.granularity != Granularity::Tensor) q.set_params(r, g, find_params(w + r * cols + c0, c1 - c0, s));
       const GroupParams p = q.params(r, g);
-      for (int64_t j = c0; j < c1; ++j) q.codes[size_t(r * cols + j)] = quantize_code(w[r * cols + j], p, s);
+      for (int64_t j = c0; j < c1; ++j) q.set_code(r, j, quantize_code(w[r * cols + j], p, s));
     }
   }, 20 * cols * (s.clip_search ? s.clip_grid : 1));
   return q;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/packed_matrix.h"
 #include "numerics/float_formats.h"  // round_to_dtype: scales rounded to their storage dtype
 #include "numerics/rounding.h"
 
@@ -67,6 +68,8 @@ struct GroupParams {
 };
 
 inline int code_max(int bits) { return (1 << bits) - 1; }
+// The constant zero point of symmetric codes (see the header comment): 2^(b-1), 1/2 for b = 1.
+inline float symmetric_zero_point(int bits) { return bits == 1 ? 0.5f : float(1 << (bits - 1)); }
 
 // Params for the range [lo, hi] (the range is widened to include 0; symmetric uses max(|lo|, |hi|)).
 // Not for 1-bit symmetric (that needs mean |w|: see find_params).
@@ -83,21 +86,31 @@ inline float fake_quantize(float w, const GroupParams& p, const WeightQuantSpec&
   return dequantize_code(quantize_code(w, p, s), p);
 }
 
-// A quantized weight matrix. Codes are one byte each in memory (packed to `bits` on disk).
+// A quantized weight matrix. Codes are held packed to `bits` (packed_row_bytes per row, the layout of
+// kernels/packed_matrix.h, which the kernels read in place and the saved model stores as is), so a W4
+// matrix takes half a byte per weight in memory too.
 struct QuantizedWeight {
   WeightQuantSpec spec;
   int64_t rows = 0, cols = 0;
   int64_t group_size = 0;  // columns per group (cols for tensor/channel)
   int64_t groups = 0;      // groups per row
   int64_t scale_rows = 0;  // 1 for per-tensor, rows otherwise
-  std::vector<uint8_t> codes;  // [rows, cols]
-  std::vector<float> scales;   // [scale_rows, groups], values exactly representable in spec.scale_dtype
-  std::vector<float> zeros;    // [scale_rows, groups]; asymmetric only (integers)
+  std::vector<uint8_t> packed;  // [rows, packed_row_bytes(cols, bits)]
+  std::vector<float> scales;    // [scale_rows, groups], values exactly representable in spec.scale_dtype
+  std::vector<float> zeros;     // [scale_rows, groups]; asymmetric only (integers)
 
   // An empty matrix of this layout (codes 0, scales 0).
   static QuantizedWeight layout(int64_t rows, int64_t cols, const WeightQuantSpec& s);
   GroupParams params(int64_t r, int64_t g) const;
   void set_params(int64_t r, int64_t g, const GroupParams& p);
+  int64_t row_bytes() const;
+  uint8_t code(int64_t r, int64_t c) const;
+  // Writes one code. Rows are byte-aligned, so threads writing different rows never share a byte;
+  // codes of one row must be written by one thread.
+  void set_code(int64_t r, int64_t c, uint8_t v);
+  std::vector<uint8_t> unpacked_codes() const;  // [rows, cols], one byte per code
+  // What the kernels read: the packed codes, scales and zero points (pointers into this object).
+  PackedCodesMatrix kernel_view() const;
   void dequantize_row(int64_t r, float* out) const;  // cols floats
   std::vector<float> dequantize() const;             // [rows, cols]
   // Storage: codes packed to `bits`, scales in their dtype, zeros in one byte each.

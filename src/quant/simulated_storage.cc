@@ -18,7 +18,7 @@ QuantizedWeight exact_weight_encoding(const std::vector<float>& deq, int64_t row
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
       const float v = deq[size_t(r * cols + c)];
-      q.codes[size_t(r * cols + c)] = v < 0.0f ? 127 : 129;  // (127 - 128) * |v| = v: scales stay >= 0
+      q.set_code(r, c, v < 0.0f ? 127 : 129);  // (127 - 128) * |v| = v: scales stay >= 0
       q.set_params(r, c, GroupParams{std::fabs(v), 128.0f});
     }
   return q;

@@ -42,7 +42,7 @@ TargetLinear::TargetLinear(std::unique_ptr<Linear> q, const TargetProfile& t, DT
     for (int64_t c = 0; c < k; ++c) {
       const GroupParams p = w.params(r, c / w.group_size);
       if (p.zero != std::floor(p.zero)) fail_internal("{}: zero point {} is not an integer", q_->name(), p.zero);
-      wi_[size_t(r * k + c)] = int16_t(int(w.codes[size_t(r * k + c)]) - int(p.zero));
+      wi_[size_t(r * k + c)] = int16_t(int(w.code(r, c)) - int(p.zero));
     }
   // Weight-only kernels hold scales in the target's dtype (the activation dtype on Ascend); the
   // integer pipelines' weight_scale is fp32 (msModelSlim, vLLM).

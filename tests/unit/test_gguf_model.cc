@@ -90,6 +90,34 @@ TEST(GgufModel, QuantizedTypesLoadAsTheirDequantizedWeights) {
   }
 }
 
+// Q8_0/Q4_0 linears run from their blocks (repacked, dequantized in the kernels' registers), not from an
+// fp32 copy; the result is bit-identical to dequantizing at load, and the weights take the packed size.
+TEST(GgufModel, Q8AndQ4RunNativelyWithTheLogitsOfDequantizingAtLoad) {
+  auto ref = load_model(test::data_path("stories260K.bin"));
+  test::TempDir tmp;
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    const std::string name(ggml_traits(type).name);
+    write_llama_gguf(*ref, type, tmp.file(name + ".gguf"));
+    auto native = load_model(tmp.file(name + ".gguf"));
+    LoadOptions dequantize;
+    dequantize.gguf_native = false;
+    auto widened = load_model(tmp.file(name + ".gguf"), dequantize);
+    EXPECT_EQ(native->linear(0, TensorRole::AttnQ)->describe(), name);
+    EXPECT_EQ(widened->linear(0, TensorRole::AttnQ)->describe(), "f32");
+    // q: [64, 64] -> codes (1 or 1/2 byte each) + one fp32 scale per 32 weights
+    const uint64_t codes = type == GgmlType::Q8_0 ? 64 * 64 : 64 * 32;
+    EXPECT_EQ(native->linear(0, TensorRole::AttnQ)->weight_bytes(), codes + 64 * 2 * 4);
+    for (int64_t n : {int64_t(1), int64_t(kIds.size())}) {  // decode-sized and prefill-sized batches
+      Forward fa(*native), fb(*widened);
+      KVCache ca(native->config, n), cb(widened->config, n);
+      std::vector<float> a(size_t(n * native->config.vocab_size)), b(a.size());
+      fa.run(kIds.data(), n, 0, ca, a.data(), true);
+      fb.run(kIds.data(), n, 0, cb, b.data(), true);
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << name << " n=" << n;
+    }
+  }
+}
+
 TEST(GgufModel, MissingTensorAndWrongArchitectureAreInputErrors) {
   test::TempDir tmp;
   GgufWriter w;

@@ -120,7 +120,7 @@ double explicit_output_error(const std::vector<float>& x, int64_t n, int64_t k, 
 }
 
 void expect_same_quantized(const QuantizedWeight& a, const QuantizedWeight& b, const std::string& what) {
-  EXPECT_EQ(a.codes, b.codes) << what;
+  EXPECT_EQ(a.packed, b.packed) << what;
   EXPECT_EQ(a.scales, b.scales) << what;
   EXPECT_EQ(a.zeros, b.zeros) << what;
   EXPECT_EQ(a.groups, b.groups) << what;
@@ -292,7 +292,7 @@ TEST(QuantAwq, ClipSearchIsBruteForceOptimalAndNeverWorse) {
         const GroupParams c = params_from_range(lo * ratio, hi * ratio, sp);
         QuantizedWeight qc = QuantizedWeight::layout(rows, K, sp);
         qc.set_params(0, 0, c);
-        for (int64_t k = 0; k < rows * K; ++k) qc.codes[size_t(k)] = quantize_code(ws[size_t(k)], c, sp);
+        for (int64_t k = 0; k < rows * K; ++k) qc.set_code(k / K, k % K, quantize_code(ws[size_t(k)], c, sp));
         best = std::min(best, h_loss(w_ref, unscaled(qc, s), rows, K, h));
         is_candidate = is_candidate || (c.scale == clipped.scales[0] && c.zero == clipped.zeros[0]);
       }

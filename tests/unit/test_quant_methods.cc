@@ -71,7 +71,7 @@ TEST(QuantGptaq, AlphaZeroIsGptqAndAlphaLowersTheAsymmetricError) {
     p.act_order = act_order;
     const QuantizedWeight g = gptq_quantize(c.w.data(), c.rows, c.cols, c.h, s, p);
     const QuantizedWeight a0 = gptaq_quantize(c.w.data(), c.rows, c.cols, c.h, c.cross, s, p, 0.0);
-    EXPECT_EQ(a0.codes, g.codes);
+    EXPECT_EQ(a0.packed, g.packed);
     EXPECT_EQ(a0.scales, g.scales);
     const QuantizedWeight a = gptaq_quantize(c.w.data(), c.rows, c.cols, c.h, c.cross, s, p, 0.25);
     const QuantizedWeight a1 = gptaq_quantize(c.w.data(), c.rows, c.cols, c.h, c.cross, s, p, 1.0);

@@ -67,7 +67,7 @@ TEST(QuantGptq, IdentityHessianIsRtn) {
   s.group_size = 16;  // ragged: 16, 16, 8
   const QuantizedWeight g = gptq_quantize(w.data(), rows, cols, h, s, GptqParams{});
   const QuantizedWeight r = rtn_quantize(w.data(), rows, cols, s);
-  EXPECT_EQ(g.codes, r.codes);
+  EXPECT_EQ(g.packed, r.packed);
   EXPECT_EQ(g.scales, r.scales);
 }
 

@@ -45,7 +45,7 @@ TEST(QuantQuantizer, PerTensorAsymmetric2Bit) {
     EXPECT_EQ(q.scales[0], 1.0f);
     EXPECT_EQ(q.zeros[0], 1.0f);
     const uint8_t half = r == Rounding::HalfToEven ? 1 : 2;  // 0.5 -> 0 or 1, + zero
-    EXPECT_EQ(q.codes, (std::vector<uint8_t>{0, 1, half, 3}));
+    EXPECT_EQ(q.unpacked_codes(), (std::vector<uint8_t>{0, 1, half, 3}));
     EXPECT_EQ(q.dequantize(), (std::vector<float>{-1.0f, 0.0f, r == Rounding::HalfToEven ? 0.0f : 1.0f, 2.0f}));
   }
 }
@@ -60,7 +60,7 @@ TEST(QuantQuantizer, PerChannelSymmetric3BitWithZeroRow) {
     const QuantizedWeight q = quantize_weight(w, 3, 4, spec(3, Granularity::Channel, true, r));
     EXPECT_EQ(q.scales, (std::vector<float>{1.0f, 0.0f, 2.0f}));
     EXPECT_TRUE(q.zeros.empty());
-    EXPECT_EQ(q.codes, (std::vector<uint8_t>{7, 2, uint8_t(even ? 4 : 5), 4, 4, 4, 4, 4, 1, uint8_t(even ? 4 : 5), 5, 2}));
+    EXPECT_EQ(q.unpacked_codes(), (std::vector<uint8_t>{7, 2, uint8_t(even ? 4 : 5), 4, 4, 4, 4, 4, 1, uint8_t(even ? 4 : 5), 5, 2}));
     EXPECT_EQ(q.dequantize(), (std::vector<float>{3, -2, even ? 0.0f : 1.0f, 0, 0, 0, 0, 0, -6, even ? 0.0f : 2.0f, 2, -4}));
   }
 }
@@ -76,7 +76,7 @@ TEST(QuantQuantizer, PerGroupAsymmetricRaggedLastGroup) {
     EXPECT_EQ(q.group_size, 3);
     EXPECT_EQ(q.scales, (std::vector<float>{1, 1, 0, 0}));
     EXPECT_EQ(q.zeros, (std::vector<float>{0, 5, 0, 0}));
-    EXPECT_EQ(q.codes, (std::vector<uint8_t>{0, uint8_t(even ? 6 : 7), 15, 0, 15, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(q.unpacked_codes(), (std::vector<uint8_t>{0, uint8_t(even ? 6 : 7), 15, 0, 15, 0, 0, 0, 0, 0}));
     const auto d = q.dequantize();
     EXPECT_EQ(d, (std::vector<float>{0, even ? 6.0f : 7.0f, 15, -5, 10, 0, 0, 0, 0, 0}));
   }
@@ -95,14 +95,14 @@ TEST(QuantQuantizer, AsymmetricZeroPointRoundingAndAllPositiveRange) {
   const QuantizedWeight q = quantize_weight(w, 1, 3, spec(2, Granularity::Channel, false));
   EXPECT_EQ(q.scales[0], 3.0f);
   EXPECT_EQ(q.zeros[0], 0.0f);
-  EXPECT_EQ(q.codes, (std::vector<uint8_t>{1, 2, 3}));
+  EXPECT_EQ(q.unpacked_codes(), (std::vector<uint8_t>{1, 2, 3}));
 }
 
 TEST(QuantQuantizer, OneBitSymmetricIsSignTimesMeanAbs) {
   const float w[] = {1.0f, -3.0f, 2.0f, 0.0f};  // mean |w| = 1.5
   const QuantizedWeight q = quantize_weight(w, 1, 4, spec(1, Granularity::Channel, true));
   EXPECT_EQ(q.scales[0], 3.0f);  // stored as 2m with zero 1/2
-  EXPECT_EQ(q.codes, (std::vector<uint8_t>{1, 0, 1, 1}));
+  EXPECT_EQ(q.unpacked_codes(), (std::vector<uint8_t>{1, 0, 1, 1}));
   EXPECT_EQ(q.dequantize(), (std::vector<float>{1.5f, -1.5f, 1.5f, 1.5f}));
   const float z[] = {0, 0};
   EXPECT_EQ(quantize_weight(z, 1, 2, spec(1, Granularity::Channel, true)).dequantize(), (std::vector<float>{0, 0}));
@@ -120,7 +120,7 @@ TEST(QuantQuantizer, ScaleRoundedToDtypeBeforeCodes) {
     // Codes were chosen with the stored scale: each is the nearest code to w / stored scale.
     for (int j = 0; j < 4; ++j) {
       const float qv = std::clamp(round_value(w[j] / expect, Rounding::HalfToEven), -7.0f, 7.0f);
-      EXPECT_EQ(q.codes[size_t(j)], uint8_t(qv + 8.0f)) << j;
+      EXPECT_EQ(q.code(0, j), uint8_t(qv + 8.0f)) << j;
     }
   }
   EXPECT_EQ(round_to_dtype(1.0f / 7.0f, DType::BF16), 0.142578125f);
@@ -170,6 +170,28 @@ TEST(QuantPacking, RoundTripsEveryWidthWithOddColumns) {
   }
   // 4 bits: two codes per byte, low nibble first.
   EXPECT_EQ(pack_codes({1, 2, 3}, 1, 3, 4), (std::vector<uint8_t>{0x21, 0x03}));
+}
+
+// QuantizedWeight holds its codes packed: set_code overwrites one code in place (twice, to check the
+// old bits are cleared, including codes that straddle a byte) and the result is pack_codes' layout.
+TEST(QuantPacking, SetCodeWritesThePackedLayoutInPlace) {
+  std::mt19937 rng(11);
+  for (int bits = 1; bits <= 8; ++bits) {
+    WeightQuantSpec s;
+    s.bits = bits;
+    QuantizedWeight q = QuantizedWeight::layout(3, 13, s);
+    std::vector<uint8_t> codes(size_t(3 * 13));
+    for (int pass = 0; pass < 2; ++pass)
+      for (int64_t r = 0; r < 3; ++r)
+        for (int64_t c = 0; c < 13; ++c) {
+          const uint8_t v = uint8_t(rng() % uint32_t(code_max(bits) + 1));
+          codes[size_t(r * 13 + c)] = v;
+          q.set_code(r, c, v);
+        }
+    EXPECT_EQ(q.packed, pack_codes(codes, 3, 13, bits)) << bits;
+    EXPECT_EQ(q.unpacked_codes(), codes) << bits;
+    for (int64_t c = 0; c < 13; ++c) EXPECT_EQ(q.code(1, c), codes[size_t(13 + c)]) << bits;
+  }
 }
 
 TEST(QuantActivations, PerTokenSymmetricAndStaticAsymmetric) {

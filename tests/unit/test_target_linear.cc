@@ -18,7 +18,7 @@ std::unique_ptr<Linear> linear_w8(const std::vector<int>& wint, float sw, ActQua
   s.granularity = Granularity::Channel;
   s.symmetric = true;
   QuantizedWeight w = QuantizedWeight::layout(1, int64_t(wint.size()), s);
-  for (size_t c = 0; c < wint.size(); ++c) w.codes[c] = uint8_t(wint[c] + 128);  // symmetric zero 128
+  for (size_t c = 0; c < wint.size(); ++c) w.set_code(0, int64_t(c), uint8_t(wint[c] + 128));  // symmetric zero 128
   w.set_params(0, 0, GroupParams{sw, 0.0f});
   return std::make_unique<QuantizedLinear>("t", std::move(w), std::move(bias), act);
 }
@@ -78,7 +78,7 @@ TEST(TargetLinear, WeightOnlyScalesTakeTheActivationDtype) {
   s.group_size = 32;
   s.symmetric = false;
   QuantizedWeight w = QuantizedWeight::layout(1, 32, s);
-  for (int c = 0; c < 32; ++c) w.codes[size_t(c)] = uint8_t(c % 16);
+  for (int c = 0; c < 32; ++c) w.set_code(0, c, uint8_t(c % 16));
   const float scale = 1.0f / 7.0f;  // not representable in bf16: 0x3E124925 -> bf16 0x3E12
   w.set_params(0, 0, GroupParams{scale, 3.0f});
   auto q = std::make_unique<QuantizedLinear>("t", w, std::vector<float>{}, ActQuantSpec{});
@@ -110,7 +110,7 @@ TEST(TargetLinear, LlamaCppQuantizesActivationsInBlocksOf32) {
   s.symmetric = true;
   s.scale_dtype = DType::F16;
   QuantizedWeight w = QuantizedWeight::layout(1, 64, s);
-  for (int c = 0; c < 64; ++c) w.codes[size_t(c)] = uint8_t(128 + (c % 5) - 2);  // w - zero in -2..2
+  for (int c = 0; c < 64; ++c) w.set_code(0, c, uint8_t(128 + (c % 5) - 2));  // w - zero in -2..2
   w.set_params(0, 0, GroupParams{0.5f, 0.0f});
   w.set_params(0, 1, GroupParams{0.25f, 0.0f});
   auto q = std::make_unique<QuantizedLinear>("t", w, std::vector<float>{}, ActQuantSpec{});

@@ -1,0 +1,271 @@
+// Compiled with AVX-512 flags (see src/CMakeLists.txt); called only when the CPU has them.
+// Self-contained: no inline functions or templates of shared headers are instantiated here (the
+// linker could keep this ISA's copy for the whole program); local helpers have internal linkage.
+//
+// Per output element the arithmetic is exactly dot_f32_avx512's over the fp32 row (see gemv.h):
+// one zmm of 16 lane sums, acc = fma(x[c..c+15], w[c..c+15], acc) per chunk of 16 in order, the
+// tail chunk zero-masked in both operands, then the fixed pairwise reduction. Only where w comes
+// from differs: it is decoded in registers (bf16/f16 widened, integer codes dequantized as
+// (code - zero) * scale) and shared between the m input rows, never stored.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/gemv.h"
+
+namespace quantscope::detail {
+
+namespace {
+
+constexpr int kRowsAtOnce = 2;  // weight rows interleaved: two independent FMA chains per input row
+
+float reduce1(__m512 acc) {
+  __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+  return _mm_cvtss_f32(s1);
+}
+
+__mmask16 tail_mask(int64_t r) { return __mmask16((1u << r) - 1u); }
+
+// ---- dense rows: fp32, bf16 or f16 -> 16 fp32 lanes ----
+
+template <DType D>
+__m512 load_w(const void* row, int64_t c) {
+  if constexpr (D == DType::F32) {
+    return _mm512_loadu_ps(static_cast<const float*>(row) + c);
+  } else if constexpr (D == DType::BF16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + c));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + c)));
+  }
+}
+
+template <DType D>
+__m512 load_w_tail(const void* row, int64_t c, __mmask16 m) {
+  if constexpr (D == DType::F32) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + c);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + c);
+    if constexpr (D == DType::BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    else return _mm512_cvtph_ps(h);  // masked-off lanes hold 0x0000 = +0
+  }
+}
+
+template <DType D, int M, int R>
+void dense_rows(const float* x, int64_t k, const void* rows, int64_t row_elems_bytes, int64_t j, float* y,
+                int64_t n) {
+  const char* base = static_cast<const char*>(rows) + j * row_elems_bytes;
+  __m512 acc[M][R];
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 16 <= k; c += 16) {
+    __m512 w[R];
+    for (int r = 0; r < R; ++r) w[r] = load_w<D>(base + r * row_elems_bytes, c);
+    for (int i = 0; i < M; ++i) {
+      const __m512 xv = _mm512_loadu_ps(x + i * k + c);
+      for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, w[r], acc[i][r]);
+    }
+  }
+  if (c < k) {
+    const __mmask16 m = tail_mask(k - c);
+    __m512 w[R];
+    for (int r = 0; r < R; ++r) w[r] = load_w_tail<D>(base + r * row_elems_bytes, c, m);
+    for (int i = 0; i < M; ++i) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * k + c);
+      for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, w[r], acc[i][r]);
+    }
+  }
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) y[i * n + j + r] = reduce1(acc[i][r]);
+}
+
+template <DType D, int M>
+void dense_range(const float* x, int64_t k, const DenseMatrix& w, int64_t j0, int64_t j1, float* y) {
+  const int64_t rb = k * (D == DType::F32 ? 4 : 2);
+  int64_t j = j0;
+  for (; j + kRowsAtOnce <= j1; j += kRowsAtOnce) dense_rows<D, M, kRowsAtOnce>(x, k, w.data, rb, j, y, w.rows);
+  for (; j < j1; ++j) dense_rows<D, M, 1>(x, k, w.data, rb, j, y, w.rows);
+}
+
+template <DType D>
+void dense_dispatch_m(const float* x, int64_t m, const DenseMatrix& w, int64_t j0, int64_t j1, float* y) {
+  switch (m) {
+    case 1: return dense_range<D, 1>(x, w.cols, w, j0, j1, y);
+    case 2: return dense_range<D, 2>(x, w.cols, w, j0, j1, y);
+    case 3: return dense_range<D, 3>(x, w.cols, w, j0, j1, y);
+    default: return dense_range<D, 4>(x, w.cols, w, j0, j1, y);
+  }
+}
+
+// ---- packed integer codes -> 16 fp32 lanes ----
+//
+// A chunk of 16 b-bit codes is 2b bytes of the row's bit stream. Lane l needs bits [l*b, l*b + b),
+// which lie in bytes l*b/8 and l*b/8 + 1: broadcast the 16 loaded bytes to every 128-bit quarter,
+// vpshufb those two bytes into the lane's low half, shift right by (l*b) % 8 and mask b bits.
+
+struct CodeDecoder {
+  __m512i shuffle, shift, mask;
+  explicit CodeDecoder(int b) {
+    alignas(64) uint8_t shuf[64];
+    alignas(64) uint32_t sh[16];
+    for (int l = 0; l < 16; ++l) {
+      const int bit = l * b;
+      shuf[4 * l] = uint8_t(bit / 8);
+      shuf[4 * l + 1] = uint8_t((bit / 8 + 1) & 15);  // for b = 8 the byte is masked off anyway
+      shuf[4 * l + 2] = 0x80;                         // high bit set: vpshufb writes zero
+      shuf[4 * l + 3] = 0x80;
+      sh[l] = uint32_t(bit % 8);
+    }
+    shuffle = _mm512_load_si512(shuf);
+    shift = _mm512_load_si512(sh);
+    mask = _mm512_set1_epi32((1 << b) - 1);
+  }
+  template <int B>
+  __m512 decode(__m128i bytes) const {
+    __m512i v;
+    if constexpr (B == 8) {
+      v = _mm512_cvtepu8_epi32(bytes);
+    } else {
+      v = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(bytes), shuffle);
+      v = _mm512_and_si512(_mm512_srlv_epi32(v, shift), mask);
+    }
+    return _mm512_cvtepi32_ps(v);
+  }
+};
+
+// Exactly the 2B bytes of one full chunk (no read past them: the last row may end the buffer).
+template <int B>
+__m128i load_chunk(const uint8_t* p) {
+  return _mm_maskz_loadu_epi8(__mmask16((1u << (2 * B)) - 1u), p);
+}
+
+// The ceil(r * B / 8) bytes of a tail chunk of r < 16 codes; the rest zero.
+template <int B>
+__m128i load_chunk_tail(const uint8_t* p, int64_t r) {
+  const int64_t nbytes = (r * B + 7) / 8;
+  return _mm_maskz_loadu_epi8(__mmask16((1u << nbytes) - 1u), p);
+}
+
+template <int B, int M, int R>
+void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j, float* y) {
+  const int64_t k = w.cols, gs = w.group_size;
+  __m512 acc[M][R];
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
+  const uint8_t* row[R];
+  int64_t prow[R];
+  for (int r = 0; r < R; ++r) {
+    row[r] = w.codes + (j + r) * w.row_bytes;
+    prow[r] = (w.per_tensor ? 0 : j + r) * w.groups;
+  }
+  for (int64_t g = 0; g < w.groups; ++g) {
+    __m512 scale[R], zero[R];
+    for (int r = 0; r < R; ++r) {
+      scale[r] = _mm512_set1_ps(w.scales[prow[r] + g]);
+      zero[r] = _mm512_set1_ps(w.zeros ? w.zeros[prow[r] + g] : w.zero);
+    }
+    const int64_t c1 = (g + 1) * gs < k ? (g + 1) * gs : k;
+    int64_t c = g * gs;
+    for (; c + 16 <= c1; c += 16) {
+      __m512 wv[R];
+      for (int r = 0; r < R; ++r)
+        wv[r] = _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk<B>(row[r] + c * B / 8)), zero[r]), scale[r]);
+      for (int i = 0; i < M; ++i) {
+        const __m512 xv = _mm512_loadu_ps(x + i * k + c);
+        for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
+      }
+    }
+    if (c < c1) {  // only at the end of the row: group sizes are multiples of 16 or the whole row
+      const __mmask16 m = tail_mask(c1 - c);
+      __m512 wv[R];
+      for (int r = 0; r < R; ++r)
+        wv[r] = _mm512_maskz_mov_ps(
+            m, _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk_tail<B>(row[r] + c * B / 8, c1 - c)), zero[r]),
+                             scale[r]));
+      for (int i = 0; i < M; ++i) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * k + c);
+        for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
+      }
+    }
+  }
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) y[i * w.rows + j + r] = reduce1(acc[i][r]);
+}
+
+template <int B, int M>
+void packed_range(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
+  const CodeDecoder dec(B);
+  int64_t j = j0;
+  for (; j + kRowsAtOnce <= j1; j += kRowsAtOnce) packed_rows<B, M, kRowsAtOnce>(x, w, dec, j, y);
+  for (; j < j1; ++j) packed_rows<B, M, 1>(x, w, dec, j, y);
+}
+
+template <int B>
+void packed_dispatch_m(const float* x, int64_t m, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
+  switch (m) {
+    case 1: return packed_range<B, 1>(x, w, j0, j1, y);
+    case 2: return packed_range<B, 2>(x, w, j0, j1, y);
+    case 3: return packed_range<B, 3>(x, w, j0, j1, y);
+    default: return packed_range<B, 4>(x, w, j0, j1, y);
+  }
+}
+
+template <int B>
+void dequantize_row_b(const PackedCodesMatrix& w, int64_t j, float* out) {
+  const CodeDecoder dec(B);
+  const int64_t k = w.cols, gs = w.group_size, prow = (w.per_tensor ? 0 : j) * w.groups;
+  const uint8_t* row = w.codes + j * w.row_bytes;
+  for (int64_t g = 0; g < w.groups; ++g) {
+    const __m512 scale = _mm512_set1_ps(w.scales[prow + g]);
+    const __m512 zero = _mm512_set1_ps(w.zeros ? w.zeros[prow + g] : w.zero);
+    const int64_t c1 = (g + 1) * gs < k ? (g + 1) * gs : k;
+    int64_t c = g * gs;
+    for (; c + 16 <= c1; c += 16)
+      _mm512_storeu_ps(out + c, _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk<B>(row + c * B / 8)), zero), scale));
+    if (c < c1)
+      _mm512_mask_storeu_ps(out + c, tail_mask(c1 - c),
+                            _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk_tail<B>(row + c * B / 8, c1 - c)), zero), scale));
+  }
+}
+
+}  // namespace
+
+void gemv_dense_avx512(const float* x, int64_t m, const DenseMatrix& w, int64_t j0, int64_t j1, float* y) {
+  switch (w.dtype) {
+    case DType::F32: return dense_dispatch_m<DType::F32>(x, m, w, j0, j1, y);
+    case DType::BF16: return dense_dispatch_m<DType::BF16>(x, m, w, j0, j1, y);
+    default: return dense_dispatch_m<DType::F16>(x, m, w, j0, j1, y);
+  }
+}
+
+void gemv_packed_avx512(const float* x, int64_t m, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
+  switch (w.bits) {
+    case 1: return packed_dispatch_m<1>(x, m, w, j0, j1, y);
+    case 2: return packed_dispatch_m<2>(x, m, w, j0, j1, y);
+    case 3: return packed_dispatch_m<3>(x, m, w, j0, j1, y);
+    case 4: return packed_dispatch_m<4>(x, m, w, j0, j1, y);
+    case 5: return packed_dispatch_m<5>(x, m, w, j0, j1, y);
+    case 6: return packed_dispatch_m<6>(x, m, w, j0, j1, y);
+    case 7: return packed_dispatch_m<7>(x, m, w, j0, j1, y);
+    default: return packed_dispatch_m<8>(x, m, w, j0, j1, y);
+  }
+}
+
+void packed_dequantize_row_avx512(const PackedCodesMatrix& w, int64_t j, float* out) {
+  switch (w.bits) {
+    case 1: return dequantize_row_b<1>(w, j, out);
+    case 2: return dequantize_row_b<2>(w, j, out);
+    case 3: return dequantize_row_b<3>(w, j, out);
+    case 4: return dequantize_row_b<4>(w, j, out);
+    case 5: return dequantize_row_b<5>(w, j, out);
+    case 6: return dequantize_row_b<6>(w, j, out);
+    case 7: return dequantize_row_b<7>(w, j, out);
+    default: return dequantize_row_b<8>(w, j, out);
+  }
+}
+
+}  // namespace quantscope::detail

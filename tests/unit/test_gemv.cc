@@ -1,0 +1,205 @@
+// The register-decoding kernels (gemv.h, packed_matrix.h) against scalar references, bit for bit:
+// dense f32/f16/bf16 rows and packed 1..8-bit codes with per-channel, per-group (incl. a ragged last
+// group and group sizes the register path cannot take), per-tensor, symmetric and asymmetric params;
+// m = 1..6 (the GEMV path and the panel GEMM path of matmul_packed), odd k (tails), unaligned
+// pointers, every ISA this CPU has, 1 and 2 threads. The reference of each output is
+// dot_f32_scalar(x row, row dequantized by the formula of packed_matrix.h written out here).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/parallel.h"
+#include "kernels/dot.h"
+#include "kernels/gemv.h"
+#include "kernels/isa.h"
+#include "kernels/matmul.h"
+#include "kernels/packed_matrix.h"
+
+namespace quantscope {
+namespace {
+
+class Gemv : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    set_isa(saved_isa_);
+    set_num_threads(saved_threads_);
+  }
+  Isa saved_isa_ = active_isa();
+  int saved_threads_ = num_threads();
+};
+
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+std::vector<float> normal(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// A packed matrix with random codes and params, owning its arrays (+1 element of offset each, so no
+// array is 64-byte aligned, and nothing after the last row: reads past it would be caught by ASan).
+struct RandomPacked {
+  std::vector<uint8_t> codes_buf;
+  std::vector<float> scales_buf, zeros_buf;
+  std::vector<uint32_t> codes;  // unpacked, [rows, cols], for the reference
+  PackedCodesMatrix w;
+
+  RandomPacked(int bits, int64_t rows, int64_t cols, int64_t group_size, bool per_tensor, bool symmetric,
+               uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    w.bits = bits;
+    w.rows = rows;
+    w.cols = cols;
+    w.group_size = group_size;
+    w.groups = (cols + group_size - 1) / group_size;
+    w.per_tensor = per_tensor;
+    w.row_bytes = (cols * bits + 7) / 8;
+    codes_buf.assign(size_t(1 + rows * w.row_bytes), 0);
+    codes.resize(size_t(rows * cols));
+    uint8_t* base = codes_buf.data() + 1;
+    for (int64_t j = 0; j < rows; ++j)
+      for (int64_t c = 0; c < cols; ++c) {
+        const uint32_t code = uint32_t(rng() % (1u << bits));
+        codes[size_t(j * cols + c)] = code;
+        const int64_t bit = c * bits;
+        const uint32_t shifted = code << (bit % 8);
+        base[j * w.row_bytes + bit / 8] |= uint8_t(shifted & 0xff);
+        if (bit % 8 + bits > 8) base[j * w.row_bytes + bit / 8 + 1] |= uint8_t(shifted >> 8);
+      }
+    const int64_t np = (per_tensor ? 1 : rows) * w.groups;
+    std::uniform_real_distribution<float> sd(1e-3f, 0.1f);
+    scales_buf.resize(size_t(np + 1));
+    for (auto& s : scales_buf) s = sd(rng);
+    if (!symmetric) {
+      zeros_buf.resize(size_t(np + 1));
+      for (auto& z : zeros_buf) z = float(rng() % (1u << bits));
+    }
+    w.codes = base;
+    w.scales = scales_buf.data() + 1;
+    w.zeros = symmetric ? nullptr : zeros_buf.data() + 1;
+    w.zero = symmetric ? float(1 << (bits - 1)) : 0.0f;
+  }
+
+  // The formula of packed_matrix.h, independently of the library's decoders.
+  std::vector<float> reference_row(int64_t j) const {
+    std::vector<float> row(size_t(w.cols));
+    for (int64_t c = 0; c < w.cols; ++c) {
+      const int64_t g = c / w.group_size, pi = (w.per_tensor ? 0 : j) * w.groups + g;
+      const float zero = w.zeros ? w.zeros[pi] : w.zero;
+      row[size_t(c)] = (float(codes[size_t(j * w.cols + c)]) - zero) * w.scales[pi];
+    }
+    return row;
+  }
+};
+
+// y [m, n] must equal dot_f32_scalar(x_i, row_j) (+ bias) bit for bit.
+void expect_products(const std::vector<float>& y, const float* x, int64_t m, int64_t n, int64_t k,
+                     const std::vector<std::vector<float>>& rows, const float* bias, const std::string& what) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float want = dot_f32_scalar(x + i * k, rows[size_t(j)].data(), k);
+      if (bias) want += bias[j];
+      ASSERT_EQ(bits_of(y[size_t(i * n + j)]), bits_of(want)) << what << " i=" << i << " j=" << j;
+    }
+}
+
+TEST_F(Gemv, PackedCodesDecodeMatchesTheFormula) {
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int b = 1; b <= 8; ++b)
+      for (int64_t cols : {1, 15, 16, 17, 48, 100, 172}) {
+        for (int64_t gs : {cols, int64_t(16), int64_t(32), int64_t(24)}) {
+          RandomPacked p(b, 3, cols, gs, false, b % 2 == 0, uint64_t(b * 1000 + cols + gs));
+          std::vector<float> out(static_cast<size_t>(cols));
+          for (int64_t j = 0; j < 3; ++j) {
+            for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(packed_code(p.w, j, c), p.codes[size_t(j * cols + c)]);
+            packed_dequantize_row(p.w, j, out.data());
+            const auto want = p.reference_row(j);
+            for (int64_t c = 0; c < cols; ++c)
+              ASSERT_EQ(bits_of(out[size_t(c)]), bits_of(want[size_t(c)]))
+                  << isa_name(isa) << " bits " << b << " cols " << cols << " group " << gs << " c " << c;
+          }
+        }
+      }
+  }
+}
+
+TEST_F(Gemv, PackedMatmulBitIdenticalToReferenceOnEveryIsaAndThreadCount) {
+  const std::vector<float> xs = normal(1 + 6 * 300, 7);
+  const float* x = xs.data() + 1;  // unaligned
+  const std::vector<float> bias = normal(20, 9);
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (int b : {1, 2, 3, 4, 5, 8})
+        for (int64_t k : {16, 33, 172, 300})
+          for (int64_t gs : {k, int64_t(16), int64_t(64), int64_t(24)}) {
+            for (bool per_tensor : {false, true}) {
+              if (per_tensor && gs != k) continue;
+              const int64_t n = 7;
+              RandomPacked p(b, n, k, gs, per_tensor, b == 3, uint64_t(b * 7 + k * 3 + gs));
+              std::vector<std::vector<float>> rows;
+              for (int64_t j = 0; j < n; ++j) rows.push_back(p.reference_row(j));
+              for (int64_t m : {1, 2, 3, 4, 5, 6}) {
+                std::vector<float> y(size_t(m * n));
+                const float* bptr = (m % 2) ? bias.data() : nullptr;
+                matmul_packed(x, m, p.w, bptr, y.data());
+                expect_products(y, x, m, n, k, rows, bptr,
+                                std::string(isa_name(isa)) + " b" + std::to_string(b) + " k" + std::to_string(k) +
+                                    " g" + std::to_string(gs) + " m" + std::to_string(m) +
+                                    " t" + std::to_string(threads));
+              }
+            }
+          }
+    }
+  }
+}
+
+TEST_F(Gemv, DenseDecodeBitIdenticalToReference) {
+  const std::vector<float> xs = normal(1 + 4 * 300, 11);
+  const float* x = xs.data() + 1;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (DType dt : {DType::F32, DType::F16, DType::BF16})
+      for (int64_t k : {1, 15, 16, 17, 64, 172, 300}) {
+        const int64_t n = 5;
+        const std::vector<float> wf = normal(size_t(n * k), uint64_t(k));
+        std::vector<uint16_t> wh(size_t(n * k) + 1);
+        std::vector<float> wf_off(size_t(n * k) + 1);
+        std::vector<std::vector<float>> rows(static_cast<size_t>(n), std::vector<float>(static_cast<size_t>(k)));
+        for (int64_t e = 0; e < n * k; ++e) {
+          float v = wf[size_t(e)];
+          if (dt == DType::F16) {
+            wh[size_t(e) + 1] = f32_to_f16(v);
+            v = f16_to_f32(wh[size_t(e) + 1]);
+          } else if (dt == DType::BF16) {
+            wh[size_t(e) + 1] = f32_to_bf16(v);
+            v = bf16_to_f32(wh[size_t(e) + 1]);
+          }
+          wf_off[size_t(e) + 1] = v;
+          rows[size_t(e / k)][size_t(e % k)] = v;
+        }
+        DenseMatrix w{dt, n, k, dt == DType::F32 ? static_cast<const void*>(wf_off.data() + 1) : wh.data() + 1};
+        for (int64_t m = 1; m <= kGemvMaxRows + 1; ++m) {
+          std::vector<float> y(size_t(m * n));
+          matmul(x, m, w, nullptr, y.data());
+          expect_products(y, x, m, n, k, rows, nullptr,
+                          std::string(isa_name(isa)) + " " + std::string(dtype_name(dt)) + " k" + std::to_string(k) +
+                              " m" + std::to_string(m));
+        }
+      }
+  }
+}
+
+}  // namespace
+}  // namespace quantscope
