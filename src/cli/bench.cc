@@ -202,6 +202,9 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   j["streamed_weight_bytes_per_token"] = t.streamed_weight_bytes;
   j["kv_bytes_per_token_read"] = t.kv_bytes_per_token_read;
   j["decode_GB_s"] = t.decode_gb_s;
+  j["prefill_flops"] = t.prefill_flops;
+  j["kv_cache_bytes"] = t.kv_cache_bytes;
+  j["prefill_GFLOP_s"] = t.prefill_gflop_s;
   j["peak_rss_bytes"] = uint64_t(rss) * 1024;
   if (format == OutputFormat::Json) {
     fmt::print("{}\n", j.dump(2));
@@ -216,8 +219,10 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
                double(t.weight_bytes) / 1048576.0, double(t.streamed_weight_bytes) / 1048576.0, scheme);
     fmt::print("cpu          {}, {} threads, isa {}, commit {}\n", cpu_model_name(), num_threads(), isa_name(active_isa()),
                QUANTSCOPE_COMMIT);
-    fmt::print("prefill      {} tokens: {:.2f} tok/s median (min {:.2f}, max {:.2f}); time to first token {:.3f} s\n",
-               o.tp.prompt, t.prefill_tok_s.median(), t.prefill_tok_s.min(), t.prefill_tok_s.max(), t.ttft_s.median());
+    fmt::print("prefill      {} tokens: {:.2f} tok/s median (min {:.2f}, max {:.2f}); time to first token {:.3f} s; "
+               "{:.1f} GFLOP/s\n",
+               o.tp.prompt, t.prefill_tok_s.median(), t.prefill_tok_s.min(), t.prefill_tok_s.max(), t.ttft_s.median(),
+               t.prefill_gflop_s);
     fmt::print("decode       {} tokens: {:.2f} tok/s median (min {:.2f}, max {:.2f}); {:.2f} GB/s of weights + KV\n",
                o.tp.gen, t.decode_tok_s.median(), t.decode_tok_s.min(), t.decode_tok_s.max(), t.decode_gb_s);
     fmt::print("peak RSS     {:.1f} MiB ({} repetitions after {} warm-up)\n", double(rss) / 1024.0, o.tp.repetitions,

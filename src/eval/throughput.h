@@ -31,7 +31,12 @@ struct ThroughputResult {
   uint64_t streamed_weight_bytes = 0;  // weights one decode step reads: every linear and lm_head (not the
                                        // embedding table, of which one row is read)
   uint64_t kv_bytes_per_token_read = 0;           // KV-cache bytes one decode step reads, averaged over the run
+  uint64_t kv_cache_bytes = 0;  // the whole fp32 KV cache of one repetition (P + N + 1 positions)
   double decode_gb_s = 0;  // (streamed weight + KV bytes per token) x median decode tok/s / 1e9
+  // Arithmetic of the prefill: 2 flops per multiply-add of every linear and lm_head (all P positions'
+  // logits are computed) and of attention's scores and weighted sum over the causal context.
+  double prefill_flops = 0;
+  double prefill_gflop_s = 0;  // prefill_flops / median prefill seconds / 1e9
 };
 
 ThroughputResult measure_throughput(const Model& model, const ThroughputOptions& o);

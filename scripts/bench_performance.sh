@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# CPU kernels at real size (issue 6): this machine's roofline (`bench --host`), then prefill and decode of
+# a SYNTHETIC full-size openPangu-Embedded-1B in bf16, W8 per-channel and W4 g128 (RTN in memory), and of
+# the saved W4 g128 model directory (peak RSS against its weight bytes), 2 threads.
+# Writes docs/results/performance.md through scripts/make_performance_table.py. Run on a quiet machine:
+# every figure is a ratio to the roofline measured in the same run.
+# Usage: scripts/bench_performance.sh [WORKDIR]   (WORKDIR as scripts/bench_quantize_1b.sh; ~3 GB disk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+qs=build/src/quantscope
+[ -x $qs ] || bash scripts/build.sh
+work=${1:-/tmp/quantscope-openpangu-1b}
+model=$work/openpangu-embedded-1b-synthetic
+threads=${QS_BENCH_THREADS:-2}
+prompt=${QS_BENCH_PROMPT:-512}
+gen=${QS_BENCH_GEN:-32}
+reps=${QS_BENCH_REPS:-3}
+mkdir -p "$work/perf"
+[ -f "$model/config.json" ] || $qs synth --arch openpangu-embedded-1b --seed 1 --out "$model"
+echo '{"default": {"method": "rtn", "w_bits": 8, "granularity": "channel"}}' >"$work/perf/w8.json"
+echo '{"default": {"method": "rtn", "w_bits": 4, "group_size": 128}}' >"$work/perf/w4g128.json"
+saved=$work/perf/w4g128-saved
+[ -f "$saved/quant_description.json" ] ||
+  $qs quantize "$model" --tokenizer data/tok512.bin --recipe "$work/perf/w4g128.json" --out "$saved" -q >/dev/null
+
+echo "host roofline..." >&2
+$qs bench --host -t "$threads" --json >"$work/perf/host.json"
+run() {  # label, args...
+  local label=$1; shift
+  echo "bench $label..." >&2
+  $qs bench "$@" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" --json >"$work/perf/$label.json"
+}
+run bf16 "$model"
+run w8-channel "$model" --recipe "$work/perf/w8.json"
+run w4-g128 "$model" --recipe "$work/perf/w4g128.json"
+run w4-g128-saved "$saved"
+/usr/bin/python3 scripts/make_performance_table.py "$work/perf" >docs/results/performance.md
+cat docs/results/performance.md
