@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 
+#include "core/build_info.h"
 #include "cli/command.h"
 #include "cli/model_options.h"
 #include "core/error.h"
@@ -191,7 +192,7 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   j["threads"] = num_threads();
   j["isa"] = isa_name(active_isa());
   j["cpu_model"] = cpu_model_name();
-  j["commit"] = QUANTSCOPE_COMMIT;
+  j["commit"] = build_commit();
   auto stats = [](const RunStats& s) {
     return nlohmann::json{{"median", s.median()}, {"min", s.min()}, {"max", s.max()}, {"samples", s.samples}};
   };
@@ -218,7 +219,7 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
     fmt::print("weights      {} ({:.1f} MiB; {:.1f} MiB streamed per decoded token), recipe {}\n", t.weight_bytes,
                double(t.weight_bytes) / 1048576.0, double(t.streamed_weight_bytes) / 1048576.0, scheme);
     fmt::print("cpu          {}, {} threads, isa {}, commit {}\n", cpu_model_name(), num_threads(), isa_name(active_isa()),
-               QUANTSCOPE_COMMIT);
+               build_commit());
     fmt::print("prefill      {} tokens: {:.2f} tok/s median (min {:.2f}, max {:.2f}); time to first token {:.3f} s; "
                "{:.1f} GFLOP/s\n",
                o.tp.prompt, t.prefill_tok_s.median(), t.prefill_tok_s.min(), t.prefill_tok_s.max(), t.ttft_s.median(),

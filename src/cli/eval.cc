@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/build_info.h"
 #include "cli/command.h"
 #include "cli/model_options.h"
 #include "core/error.h"
@@ -267,8 +268,8 @@ int run_eval(const EvalCliOptions& o) {
   }
   nlohmann::json j = {{"model", m.model->path},     {"synthetic", m.model->config.synthetic},
                       {"limit", o.limit},           {"threads", num_threads()},
-                      {"tasks", tasks},             {"quantscope_version", QUANTSCOPE_VERSION},
-                      {"commit", QUANTSCOPE_COMMIT}};
+                      {"tasks", tasks},             {"quantscope_version", build_version()},
+                      {"commit", build_commit()}};
   if (!o.paired.empty()) j["paired"] = paired_tests(tasks, o.paired);
   if (!o.json.empty()) write_file_atomic(o.json, j.dump(2) + "\n");
   if (!o.markdown.empty()) write_file_atomic(o.markdown, markdown);

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "core/build_info.h"
 #include "cli/command.h"
 #include "core/error.h"
 
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   using namespace quantscope;
   CLI::App app{"quantscope: how much a quantized LLM loses, where, how fast, on which hardware"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string(QUANTSCOPE_VERSION) + " (" QUANTSCOPE_COMMIT ")");
+  app.set_version_flag("--version", std::string(build_version()) + " (" + build_commit() + ")");
   std::map<CLI::App*, std::function<int()>> actions;
   for (auto& c : cli::command_registry()) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/build_info.h"
 #include "cli/command.h"
 #include "cli/model_options.h"
 #include "core/error.h"
@@ -45,8 +46,8 @@ nlohmann::json ppl_json(const PplResult& r, const Model& m, const std::string& t
     j["byte_perplexity"] = r.byte_ppl;
     j["bits_per_byte"] = r.bits_per_byte;
   }
-  j["quantscope_version"] = QUANTSCOPE_VERSION;
-  j["commit"] = QUANTSCOPE_COMMIT;
+  j["quantscope_version"] = build_version();
+  j["commit"] = build_commit();
   return j;
 }
 

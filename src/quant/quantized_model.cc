@@ -1,3 +1,4 @@
+#include "core/build_info.h"
 #include "quant/quantized_model.h"
 
 #include <filesystem>
@@ -235,8 +236,8 @@ void save_quantized_model(const Model& model, const std::string& dir, const nloh
   if (kv.enabled())
     d["kv_cache"] = {{"bits", kv.bits}, {"granularity", kv_granularity_name(kv.granularity)},
                      {"rounding", rounding_name(kv.rounding)}};
-  d["quantscope_version"] = QUANTSCOPE_VERSION;
-  d["commit"] = QUANTSCOPE_COMMIT;
+  d["quantscope_version"] = build_version();
+  d["commit"] = build_commit();
   if (!tokenizer_path.empty()) {
     const fs::path src(tokenizer_path);
     fs::copy_file(src, fs::path(dir) / src.filename(), fs::copy_options::overwrite_existing, ec);
