@@ -31,26 +31,36 @@ std::string gguf_tensor_name(const TensorSpec& s) {
 
 ModelConfig gguf_config(const GgufFile& f) {
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama")
-    fail_input("{}: general.architecture '{}' is not supported (supported: llama)", f.path, arch);
   ModelConfig c;
-  c.arch = Architecture::Llama;
-  c.hidden_size = int(f.get_u32("llama.embedding_length"));
-  c.num_layers = int(f.get_u32("llama.block_count"));
-  c.intermediate_size = int(f.get_u32("llama.feed_forward_length"));
-  c.num_heads = int(f.get_u32("llama.attention.head_count"));
-  c.num_kv_heads = int(f.get_u32_or("llama.attention.head_count_kv", uint32_t(c.num_heads)));
-  c.max_seq_len = int(f.get_u32("llama.context_length"));
-  c.rope_theta = f.get_f32_or("llama.rope.freq_base", 10000.0f);
-  c.norm_eps = f.get_f32("llama.attention.layer_norm_rms_epsilon");
+  if (arch == "llama") {
+    c.arch = Architecture::Llama;
+    c.rope_style = RopeStyle::Interleaved;  // llama.cpp's converter permutes q/k rows to Meta's layout
+  } else if (arch == "pangu-embedded") {
+    // llama.cpp's PANGU_EMBED: Llama plus q/k/v/o biases, NEOX RoPE (rotate_half, HF row order).
+    c.arch = Architecture::OpenPanguEmbedded;
+    c.rope_style = RopeStyle::HalfSplit;
+    c.qkv_bias = true;
+    c.o_bias = true;
+  } else {
+    fail_input("{}: general.architecture '{}' is not supported (supported: llama, pangu-embedded)", f.path, arch);
+  }
+  const std::string p = arch + ".";
+  c.hidden_size = int(f.get_u32(p + "embedding_length"));
+  c.num_layers = int(f.get_u32(p + "block_count"));
+  c.intermediate_size = int(f.get_u32(p + "feed_forward_length"));
+  c.num_heads = int(f.get_u32(p + "attention.head_count"));
+  c.num_kv_heads = int(f.get_u32_or(p + "attention.head_count_kv", uint32_t(c.num_heads)));
+  c.max_seq_len = int(f.get_u32(p + "context_length"));
+  c.rope_theta = f.get_f32_or(p + "rope.freq_base", 10000.0f);
+  c.norm_eps = f.get_f32(p + "attention.layer_norm_rms_epsilon");
   c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
-  c.head_dim = int(f.get_u32_or("llama.rope.dimension_count", uint32_t(c.head_dim)));
+  c.head_dim = int(f.get_u32_or(p + "rope.dimension_count", uint32_t(c.head_dim)));
   const GgufTensor& emb = f.tensor("token_embd.weight");
-  c.vocab_size = int(f.get_u32_or("llama.vocab_size", uint32_t(emb.rows())));
+  c.vocab_size = int(f.get_u32_or(p + "vocab_size", uint32_t(emb.rows())));
   c.tie_embeddings = f.find_tensor("output.weight") == nullptr;
-  c.rope_style = RopeStyle::Interleaved;
   c.bos_id = int(f.get_u32_or("tokenizer.ggml.bos_token_id", 1));
   c.eos_id = int(f.get_u32_or("tokenizer.ggml.eos_token_id", 2));
+  if (f.has("tokenizer.ggml.padding_token_id")) c.pad_id = int(f.get_u32("tokenizer.ggml.padding_token_id"));
   c.synthetic = f.get_bool_or("quantscope.synthetic", false);
   return c;
 }
@@ -98,7 +108,8 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   // Anything else in the file is reported, not ignored.
   for (const GgufTensor& t : file->tensors) {
     if (!used.count(t.name) && t.name.find("rope_freqs") == std::string::npos)
-      fail_input("{}: byte {}: unexpected tensor '{}' for architecture llama", path, t.info_offset, t.name);
+      fail_input("{}: byte {}: unexpected tensor '{}' for architecture {}", path, t.info_offset, t.name,
+                 architecture_short_name(c.arch));
   }
   return bind_model(c, std::move(out), path, "gguf", options, std::move(packed));
 }

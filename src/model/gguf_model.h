@@ -1,7 +1,10 @@
-// Maps a GGUF file of llama.cpp's `llama` architecture onto the Llama registry. GGUF llama stores
-// Q/K in Meta's layout, so RoPE pairs adjacent dimensions (RopeStyle::Interleaved).
-// F32/F16/BF16 tensors are viewed in place (memory-mapped); Q8_0/Q4_0/Q4_1 tensors are dequantized
-// to fp32 once at load (the native block kernels come with the fast-kernel work).
+// Maps a GGUF file of llama.cpp's `llama` architecture onto the Llama registry (GGUF llama stores
+// Q/K in Meta's layout, so RoPE pairs adjacent dimensions: RopeStyle::Interleaved), and llama.cpp's
+// `pangu-embedded` (openPangu-Embedded: q/k/v/o biases, NEOX RoPE over Hugging Face row order:
+// RopeStyle::HalfSplit) onto the openPangu registry.
+// F32/F16/BF16 tensors are viewed in place (memory-mapped). Q8_0/Q4_0 linears are repacked once into
+// PackedLinears and run natively (model/gguf_packed.h; LoadOptions::gguf_native); Q4_1 tensors and
+// quantized embeddings are dequantized to fp32 at load.
 #pragma once
 
 #include <memory>

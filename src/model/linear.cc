@@ -29,10 +29,17 @@ PackedCodesMatrix PackedLinear::view() const {
   return v;
 }
 
-void PackedLinear::forward(const float* x, int64_t m, float* y) const { matmul_packed(x, m, view(), nullptr, y); }
+void PackedLinear::set_bias(std::vector<float> bias) {
+  if (int64_t(bias.size()) != layout_.rows) fail_internal("PackedLinear: bias of {} for {} rows", bias.size(), layout_.rows);
+  bias_ = std::move(bias);
+}
+
+void PackedLinear::forward(const float* x, int64_t m, float* y) const {
+  matmul_packed(x, m, view(), bias_.empty() ? nullptr : bias_.data(), y);
+}
 
 uint64_t PackedLinear::weight_bytes() const {
-  return codes_.size() + (scales_.size() + zeros_.size()) * sizeof(float);
+  return codes_.size() + (scales_.size() + zeros_.size() + bias_.size()) * sizeof(float);
 }
 
 }  // namespace quantscope

@@ -57,15 +57,18 @@ class PackedLinear final : public Linear {
   uint64_t weight_bytes() const override;
   std::string describe() const override { return description_; }
   PackedCodesMatrix view() const;
+  // The checkpoint's bias (fp32, out_features values) when the architecture has one (openPangu q/k/v/o).
+  void set_bias(std::vector<float> bias);
 
  private:
   PackedCodesMatrix layout_;
   std::vector<uint8_t> codes_;
-  std::vector<float> scales_, zeros_;
+  std::vector<float> scales_, zeros_, bias_;
   std::string description_;
 };
 
-// Linears a loader built itself (keyed by canonical weight name), bound instead of a DenseLinear.
-using PreboundLinears = std::map<std::string, std::unique_ptr<Linear>, std::less<>>;
+// Linears a loader built itself (keyed by canonical weight name), bound instead of a DenseLinear;
+// bind_model gives them the checkpoint's bias.
+using PreboundLinears = std::map<std::string, std::unique_ptr<PackedLinear>, std::less<>>;
 
 }  // namespace quantscope

@@ -121,7 +121,7 @@ std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::st
 
   auto dense = [&](const std::string& name, const std::string& bias_name) -> std::unique_ptr<Linear> {
     if (auto it = prebound.find(name); it != prebound.end()) {
-      if (!bias_name.empty()) fail_input("{}: '{}' has a bias; prebound linears carry none", m->path, name);
+      if (!bias_name.empty()) it->second->set_bias(to_f32_vector(*m->tensors.find(bias_name)));
       return std::move(it->second);
     }
     const TensorView& w = *m->tensors.find(name);
