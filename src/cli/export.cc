@@ -25,7 +25,7 @@ int run_gguf(const ExportCliOptions& o) {
   go.force = o.force;
   const GgufExportResult r = export_gguf(o.model, o.out, go);
   fmt::print("architecture {}  {} tensors ({} from quantized codes)  tokenizer metadata: {}\n", r.architecture,
-             r.tensor_types.size(), r.quantized_blocks_tensors, r.tokenizer ? "yes" : "NONE (no llama2.c tokenizer found)");
+             r.tensor_types.size(), r.quantized_blocks_tensors, r.tokenizer ? "yes" : "none (no llama2.c tokenizer found: tokenizer.ggml.model = \"none\", token ids only)");
   fmt::print("wrote {}\n", o.out);
   return 0;
 }

@@ -150,6 +150,10 @@ GgufExportResult export_gguf(const std::string& model_path, const std::string& o
   if (const auto* l2c = dynamic_cast<const Llama2cTokenizer*>(tok.get())) {
     write_tokenizer(w, *l2c);
     res.tokenizer = true;
+  } else {
+    // llama.cpp's convention for a model without a vocabulary (it makes vocab_size dummy tokens): the
+    // file still loads for benchmarks and token-id work, e.g. a synthetic model in llama-bench.
+    w.set_string("tokenizer.ggml.model", "none");
   }
 
   // Data the writer reads at write(): kept alive here.

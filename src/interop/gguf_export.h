@@ -10,7 +10,8 @@
 //                     everything else (activation quantization, asymmetric zero points, other group
 //                     sizes, scales that are not fp16 values, smoothing) is refused, naming the tensor.
 // Tokenizer metadata (tokenizer.ggml.*) is written from a llama2.c tokenizer found beside the model;
-// without one the file has none and the result says so (llama.cpp then cannot tokenize text).
+// without one the file says tokenizer.ggml.model = "none" (llama.cpp loads it with dummy tokens, for
+// benchmarks and token ids; it cannot tokenize text) and the result says so.
 #pragma once
 
 #include <string>

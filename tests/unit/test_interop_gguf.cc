@@ -51,6 +51,8 @@ TEST(GgufExport, PanguEmbeddedNamesTypesAndIdenticalLogits) {
   EXPECT_EQ(f.find_tensor("output.weight"), nullptr);  // tied: llama.cpp's converter skips it
   EXPECT_EQ(f.tensors.size(), 1u + 1u + 2u * 13u);
   EXPECT_FALSE(r.tokenizer);
+  EXPECT_EQ(f.get_string("tokenizer.ggml.model"), "none");  // llama.cpp: a vocabulary of dummy tokens
+  EXPECT_EQ(f.get_u32("pangu-embedded.vocab_size"), 512u);  // tiny_pangu()
   // Our reader maps it back onto the openPangu registry: identical logits.
   auto back = load_any_model(tmp.file("m.gguf"));
   EXPECT_EQ(back->config.arch, Architecture::OpenPanguEmbedded);
