@@ -229,10 +229,7 @@ AscendV1ExportResult export_ascend_v1(const std::string& model_path, const std::
       }
     }
     if (!spec.stored) continue;
-    const std::vector<float>* norm = spec.role == TensorRole::FinalNorm ? &m->final_norm
-                                     : spec.role == TensorRole::AttnNorm ? &m->layers[size_t(spec.layer)].attn_norm
-                                     : spec.role == TensorRole::MlpNorm  ? &m->layers[size_t(spec.layer)].mlp_norm
-                                                                         : nullptr;
+    const std::vector<float>* norm = m->norm_weights(spec);
     if (norm) {
       wr.add(norm_tensor(spec.name, *norm, model_dt), "FLOAT");
       continue;

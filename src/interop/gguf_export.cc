@@ -192,10 +192,7 @@ GgufExportResult export_gguf(const std::string& model_path, const std::string& o
         fail_input("{} ({}): not dense or integer codes; GGUF export cannot represent it", spec.name, lin->describe());
     }
     if (!spec.stored) continue;
-    const std::vector<float>* norm = spec.role == TensorRole::FinalNorm ? &m->final_norm
-                                     : spec.role == TensorRole::AttnNorm ? &m->layers[size_t(spec.layer)].attn_norm
-                                     : spec.role == TensorRole::MlpNorm  ? &m->layers[size_t(spec.layer)].mlp_norm
-                                                                         : nullptr;
+    const std::vector<float>* norm = m->norm_weights(spec);
     if (norm) {
       add_float(gname, *norm, spec.shape, GgmlType::F32);
       continue;

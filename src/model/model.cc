@@ -32,6 +32,15 @@ void LayerWeights::set_linear(TensorRole role, std::unique_ptr<Linear> l) {
   }
 }
 
+const std::vector<float>* Model::norm_weights(const TensorSpec& spec) const {
+  switch (spec.role) {
+    case TensorRole::FinalNorm: return &final_norm;
+    case TensorRole::AttnNorm: return &layers[size_t(spec.layer)].attn_norm;
+    case TensorRole::MlpNorm: return &layers[size_t(spec.layer)].mlp_norm;
+    default: return nullptr;
+  }
+}
+
 Linear* Model::linear(int layer, TensorRole role) const {
   if (role == TensorRole::LmHead) return lm_head.get();
   return layers.at(size_t(layer)).linear(role);

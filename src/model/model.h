@@ -39,6 +39,9 @@ struct Model {
   ActivationStorage activations;  // the dtype activations are stored in between ops (fp32: the host)
 
   Linear* linear(int layer, TensorRole role) const;  // layer -1 with LmHead
+  // The bound fp32 weights of a norm tensor of the registry (with any folded smoothing scales: what
+  // the forward pass uses), or nullptr when `spec` is not a norm.
+  const std::vector<float>* norm_weights(const TensorSpec& spec) const;
   // Parameters (elements) of the registry tensors (tied lm_head counted once).
   int64_t parameter_count() const;
   // Bytes of all weights as stored/bound now (quantized layers report their own size).
