@@ -79,7 +79,12 @@ void Forward::reserve(int64_t n) {
 void Forward::embed(const int* tokens, int64_t n, float* x) {
   check_tokens(tokens, n, 0);
   const int64_t H = model_.config.hidden_size;
-  for (int64_t t = 0; t < n; ++t) load_float_rows(model_.embedding, tokens[t], 1, x + t * H);
+  if (model_.packed_embedding) {
+    const PackedCodesMatrix table = model_.packed_embedding->view();
+    for (int64_t t = 0; t < n; ++t) packed_dequantize_row(table, tokens[t], x + t * H);
+  } else {
+    for (int64_t t = 0; t < n; ++t) load_float_rows(model_.embedding, tokens[t], 1, x + t * H);
+  }
   store(x, n, H, -1, "embedding");
 }
 

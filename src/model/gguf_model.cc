@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/parallel.h"
 #include "model/gguf_packed.h"
 
@@ -72,21 +73,28 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   TensorSet out;
   out.keep(file);
   std::set<std::string, std::less<>> used;
-  PreboundLinears packed;
+  PreboundWeights packed;
   for (const TensorSpec& spec : build_registry(c)) {
     if (!spec.stored) continue;
     const std::string name = gguf_tensor_name(spec);
     const GgufTensor* t = file->find_tensor(name);
     if (!t) fail_input("{}: tensor '{}' ({}) is missing", path, name, spec.name);
     used.insert(name);
-    // Linear weights in Q8_0/Q4_0 stay quantized (repacked for the kernels); the embedding table is
-    // read a row at a time by lookup and stays a view.
-    if (options.gguf_native && role_is_linear(spec.role) && !spec.is_bias && gguf_type_packable(t->type) &&
-        t->ne.size() == 2) {
+    // Linear weights and the token table in Q8_0/Q4_0 stay quantized (repacked for the kernels; table
+    // rows are dequantized on lookup, and a tied lm_head shares the table's blocks).
+    const bool packable_matrix = (role_is_linear(spec.role) && !spec.is_bias) || spec.role == TensorRole::Embedding;
+    if (options.gguf_native && packable_matrix && gguf_type_packable(t->type) && t->ne.size() == 2) {
       if (t->ne[0] != spec.shape[1] || t->ne[1] != spec.shape[0])
         fail_input("{}: tensor '{}' has ne [{}, {}] but the config implies {}", path, name, t->ne[0], t->ne[1],
                    shape_string(spec.shape));
-      packed[spec.name] = gguf_packed_linear(*t);
+      std::unique_ptr<PackedLinear> p = gguf_packed_linear(*t);
+      release_resident_pages(t->data, t->nbytes);  // the repacked copy is what runs: not held twice
+      if (spec.role == TensorRole::Embedding) {
+        if (c.tie_embeddings) packed.linears[spec.name] = std::make_unique<PackedLinear>(*p);
+        packed.embedding = std::move(p);
+      } else {
+        packed.linears[spec.name] = std::move(p);
+      }
       continue;
     }
     TensorView v;

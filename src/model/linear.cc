@@ -12,20 +12,21 @@ std::string DenseLinear::describe() const { return std::string(dtype_name(w_.dty
 
 PackedLinear::PackedLinear(PackedCodesMatrix layout, std::vector<uint8_t> codes, std::vector<float> scales,
                            std::vector<float> zeros, std::string description)
-    : layout_(layout), codes_(std::move(codes)), scales_(std::move(scales)), zeros_(std::move(zeros)),
+    : layout_(layout),
+      arrays_(std::make_shared<const Arrays>(Arrays{std::move(codes), std::move(scales), std::move(zeros)})),
       description_(std::move(description)) {
   const int64_t np = (layout_.per_tensor ? 1 : layout_.rows) * layout_.groups;
-  if (int64_t(codes_.size()) != layout_.rows * layout_.row_bytes || int64_t(scales_.size()) != np ||
-      (!zeros_.empty() && int64_t(zeros_.size()) != np))
+  if (int64_t(arrays_->codes.size()) != layout_.rows * layout_.row_bytes || int64_t(arrays_->scales.size()) != np ||
+      (!arrays_->zeros.empty() && int64_t(arrays_->zeros.size()) != np))
     fail_internal("PackedLinear: arrays do not match the layout");
   check_packed_matrix(view());
 }
 
 PackedCodesMatrix PackedLinear::view() const {
   PackedCodesMatrix v = layout_;
-  v.codes = codes_.data();
-  v.scales = scales_.data();
-  v.zeros = zeros_.empty() ? nullptr : zeros_.data();
+  v.codes = arrays_->codes.data();
+  v.scales = arrays_->scales.data();
+  v.zeros = arrays_->zeros.empty() ? nullptr : arrays_->zeros.data();
   return v;
 }
 
@@ -39,7 +40,7 @@ void PackedLinear::forward(const float* x, int64_t m, float* y) const {
 }
 
 uint64_t PackedLinear::weight_bytes() const {
-  return codes_.size() + (scales_.size() + zeros_.size() + bias_.size()) * sizeof(float);
+  return arrays_->codes.size() + (arrays_->scales.size() + arrays_->zeros.size() + bias_.size()) * sizeof(float);
 }
 
 }  // namespace quantscope

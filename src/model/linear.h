@@ -46,6 +46,7 @@ class DenseLinear final : public Linear {
 
 // Integer codes with group scales held in the kernels' layout (kernels/packed_matrix.h), e.g. GGUF
 // Q8_0/Q4_0 blocks repacked once at load. forward() is matmul_packed: decode dequantizes in registers.
+// Copies share the codes and scales (a tied lm_head and the token table it is read from are one copy).
 class PackedLinear final : public Linear {
  public:
   // layout: every field but the pointers; codes [rows, row_bytes], scales/zeros as the layout says.
@@ -61,14 +62,26 @@ class PackedLinear final : public Linear {
   void set_bias(std::vector<float> bias);
 
  private:
+  struct Arrays {
+    std::vector<uint8_t> codes;
+    std::vector<float> scales, zeros;
+  };
   PackedCodesMatrix layout_;
-  std::vector<uint8_t> codes_;
-  std::vector<float> scales_, zeros_, bias_;
+  std::shared_ptr<const Arrays> arrays_;
+  std::vector<float> bias_;
   std::string description_;
 };
 
 // Linears a loader built itself (keyed by canonical weight name), bound instead of a DenseLinear;
 // bind_model gives them the checkpoint's bias.
 using PreboundLinears = std::map<std::string, std::unique_ptr<PackedLinear>, std::less<>>;
+
+// What a loader bound itself, passed to bind_model.
+struct PreboundWeights {
+  PreboundLinears linears;  // a tied lm_head is found under the embedding's name
+  // The token table kept in integer blocks (GGUF Q8_0/Q4_0): rows are dequantized on lookup, so the
+  // table is never held in fp32.
+  std::unique_ptr<PackedLinear> embedding;
+};
 
 }  // namespace quantscope

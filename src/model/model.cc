@@ -58,7 +58,8 @@ int64_t Model::parameter_count() const {
 }
 
 uint64_t Model::weight_bytes() const {
-  uint64_t b = embedding.nbytes() + final_norm.size() * sizeof(float);
+  uint64_t b = (packed_embedding ? packed_embedding->weight_bytes() : embedding.nbytes()) +
+               final_norm.size() * sizeof(float);
   for (const auto& l : layers) {
     b += (l.attn_norm.size() + l.mlp_norm.size()) * sizeof(float);
     for (TensorRole r : {TensorRole::AttnQ, TensorRole::AttnK, TensorRole::AttnV, TensorRole::AttnO,
@@ -82,7 +83,8 @@ bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType
 }  // namespace
 
 std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::string path, std::string format,
-                                  const LoadOptions& options, PreboundLinears prebound) {
+                                  const LoadOptions& options, PreboundWeights prebound_weights) {
+  PreboundLinears& prebound = prebound_weights.linears;
   validate_config(config, path);
   auto m = std::make_unique<Model>();
   m->config = config;
@@ -98,6 +100,13 @@ std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::st
       if (it->second->out_features() != spec.shape[0] || it->second->in_features() != spec.shape[1])
         fail_input("{}: tensor '{}' is [{}, {}] but the config implies {}", m->path, spec.name,
                    it->second->out_features(), it->second->in_features(), shape_string(spec.shape));
+      continue;
+    }
+    if (spec.role == TensorRole::Embedding && prebound_weights.embedding) {
+      const PackedLinear& e = *prebound_weights.embedding;
+      if (e.out_features() != spec.shape[0] || e.in_features() != spec.shape[1])
+        fail_input("{}: tensor '{}' is [{}, {}] but the config implies {}", m->path, spec.name, e.out_features(),
+                   e.in_features(), shape_string(spec.shape));
       continue;
     }
     const TensorView* t = m->tensors.find(spec.name);
@@ -139,7 +148,13 @@ std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::st
     return std::make_unique<DenseLinear>(DenseMatrix{w.dtype, w.shape[0], w.cols(), w.data}, std::move(bias));
   };
   const ModelConfig& c = m->config;
-  m->embedding = *m->tensors.find(global_tensor_name(TensorRole::Embedding));
+  if (prebound_weights.embedding) {
+    m->packed_embedding = std::move(prebound_weights.embedding);
+    m->embedding.dtype = DType::F32;  // rows come out of the blocks in fp32
+    m->embedding.shape = {c.vocab_size, c.hidden_size};
+  } else {
+    m->embedding = *m->tensors.find(global_tensor_name(TensorRole::Embedding));
+  }
   m->final_norm = to_f32_vector(*m->tensors.find(global_tensor_name(TensorRole::FinalNorm)));
   m->layers.resize(size_t(c.num_layers));
   for (int l = 0; l < c.num_layers; ++l) {

@@ -31,7 +31,8 @@ struct Model {
   TensorSet tensors;   // canonical names -> raw views, and the owners keeping them alive
   std::vector<TensorSpec> registry;
 
-  TensorView embedding;  // [V, H] f32/f16/bf16, rows widened on lookup
+  TensorView embedding;  // [V, H] f32/f16/bf16, rows widened on lookup (no data when packed_embedding)
+  std::unique_ptr<PackedLinear> packed_embedding;  // the token table in integer blocks, or null
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
   std::unique_ptr<Linear> lm_head;
@@ -60,9 +61,9 @@ struct LoadOptions {
 std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
 
 // Validates `tensors` against the registry of `config` (presence, shape, float dtype, finiteness)
-// and binds the forward-pass weights. Used by every checkpoint loader. A linear weight the loader
-// bound itself (`prebound`, e.g. GGUF blocks kept packed) is not looked for in `tensors`.
+// and binds the forward-pass weights. Used by every checkpoint loader. A weight the loader bound
+// itself (`prebound`, e.g. GGUF blocks kept packed) is not looked for in `tensors`.
 std::unique_ptr<Model> bind_model(ModelConfig config, TensorSet tensors, std::string path, std::string format,
-                                  const LoadOptions& options, PreboundLinears prebound = {});
+                                  const LoadOptions& options, PreboundWeights prebound = {});
 
 }  // namespace quantscope

@@ -107,6 +107,11 @@ TEST(GgufModel, Q8AndQ4RunNativelyWithTheLogitsOfDequantizingAtLoad) {
     // q: [64, 64] -> codes (1 or 1/2 byte each) + one fp32 scale per 32 weights
     const uint64_t codes = type == GgmlType::Q8_0 ? 64 * 64 : 64 * 32;
     EXPECT_EQ(native->linear(0, TensorRole::AttnQ)->weight_bytes(), codes + 64 * 2 * 4);
+    // The token table stays in blocks too (rows dequantized on lookup), and the tied head reads it.
+    ASSERT_NE(native->packed_embedding, nullptr);
+    EXPECT_EQ(widened->packed_embedding, nullptr);
+    EXPECT_EQ(native->lm_head->describe(), name);
+    EXPECT_EQ(native->packed_embedding->weight_bytes(), native->lm_head->weight_bytes());
     for (int64_t n : {int64_t(1), int64_t(kIds.size())}) {  // decode-sized and prefill-sized batches
       Forward fa(*native), fb(*widened);
       KVCache ca(native->config, n), cb(widened->config, n);
