@@ -1,0 +1,80 @@
+// Where quantization hurts: quantize one unit of the model at a time (a tensor, a layer, a role across
+// layers, or attention vs MLP), run it (on the host or under a target's numerics) and measure the
+// end-to-end KLD to the full-precision reference; or the reverse, everything quantized except the unit.
+// Units are the linears of the decoder layers (the embedding and lm_head stay as the recipe default
+// leaves them: full precision). Each unit is a fresh load of the model, so units never see each other.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/kld.h"
+#include "model/model.h"
+#include "quant/calibration.h"
+
+namespace quantscope {
+
+enum class SensitivityUnit { Tensor, Layer, Role, Block };  // Block: attention vs MLP
+std::string_view sensitivity_unit_name(SensitivityUnit u);
+bool sensitivity_unit_from_name(std::string_view s, SensitivityUnit* out);
+
+struct SensitivityOptions {
+  nlohmann::json scheme;  // a recipe scheme object, e.g. {"method": "rtn", "w_bits": 2, "group_size": 32}
+  SensitivityUnit unit = SensitivityUnit::Tensor;
+  bool reverse = false;          // everything quantized except the unit
+  std::string target;            // "" = the host fast path
+  const CalibrationSet* calib = nullptr;  // needed by methods other than rtn; gives the output-error proxy
+  KldOptions kld;
+  bool progress = true;
+};
+
+struct UnitSensitivity {
+  std::string unit;                  // tensor name, "layer 3", "attn_q", "attention" / "mlp"
+  int layer = -1;                    // tensor and layer units
+  std::string role;                  // tensor and role units
+  bool attention = false;            // tensor, role and block units
+  std::vector<std::string> tensors;  // quantized (or, reversed, kept) by this unit
+  MeanSe kld;                        // nats per token against the reference
+  MeanSe top1;                       // agreement of the argmax with the reference's
+  double ppl_ratio = 0;
+  // Cheap proxies from the quantizer's report, averaged over the unit's tensors (NaN when not measured):
+  // relative weight error ||W - Q(W)|| / ||W||, relative output error on calibration inputs.
+  double weight_error = 0, output_error = 0;
+};
+
+struct SensitivityRollup {
+  std::string group;  // "layer 0", "attn_q", "attention"
+  double kld = 0;     // sum of the tensor units' mean KLD (an additive approximation)
+  double se = 0;      // sqrt of the sum of their squared standard errors (treats units as independent)
+  int units = 0;
+};
+
+struct SensitivityResult {
+  std::string target, scheme, unit;
+  bool reverse = false;
+  MeanSe all_quantized_kld;  // reverse mode: the baseline with every unit quantized
+  std::vector<UnitSensitivity> units;  // in registry order
+  // Tensor units only (forward mode): KLD summed by layer, by role and attention vs MLP.
+  std::vector<SensitivityRollup> by_layer, by_role, by_block;
+  // Spearman rank correlation of unit KLD with each proxy (NaN when a proxy is missing or constant).
+  double spearman_weight_error = 0, spearman_output_error = 0;
+  nlohmann::json to_json() const;
+};
+
+// `load` opens a fresh full-precision copy of the model (called once per unit, plus once for the
+// baseline in reverse mode). InputError when the scheme is impossible or the target refuses it.
+SensitivityResult measure_sensitivity(const std::function<std::unique_ptr<Model>()>& load, const RefReader& ref,
+                                      const SensitivityOptions& options);
+
+// InputError (naming tensor and rule) when `target` cannot run `scheme` on this model's decoder linears:
+// called for every target before any unit runs, so a refusal costs nothing.
+void check_sensitivity_target(const Model& model, const nlohmann::json& scheme, const std::string& target);
+
+// Spearman correlation of two runs' unit KLDs (same units, e.g. two targets): does the ranking move?
+double sensitivity_rank_agreement(const SensitivityResult& a, const SensitivityResult& b);
+
+}  // namespace quantscope
