@@ -54,48 +54,6 @@ std::vector<UnitSensitivity> plan_units(const std::vector<TensorSpec>& registry,
   return units;
 }
 
-// A recipe quantizing exactly `names` with `scheme` (or, reversed, everything but them).
-Recipe unit_recipe(const nlohmann::json& scheme, const std::vector<std::string>& names, bool reverse,
-                   const std::string& label) {
-  const nlohmann::json none = {{"method", "none"}};
-  nlohmann::json r = {{"default", reverse ? scheme : none}};
-  if (!names.empty()) r["overrides"] = nlohmann::json::array({{{"match", names}, {"scheme", reverse ? none : scheme}}});
-  return parse_recipe(r.dump(), label);
-}
-
-struct UnitRun {
-  KldResult kld;
-  double weight_error = kNaN, output_error = kNaN;
-};
-
-UnitRun run_unit(const std::function<std::unique_ptr<Model>()>& load, const RefReader& ref, const Recipe& recipe,
-                 const TargetProfile* target, const SensitivityOptions& o) {
-  std::unique_ptr<Model> model = load();
-  const std::vector<ResolvedTensor> plan = resolve_recipe(recipe, model->registry);
-  if (target) require_target_runs(plan, model->kv_quant, *target);  // refuse before spending time
-  QuantizeOptions qo;
-  qo.progress = false;
-  qo.check_samples = 0;
-  const QuantizeReport rep = quantize_model(*model, plan, o.calib, qo);
-  if (target) apply_target(*model, *target);
-  UnitRun r;
-  double we = 0, oe = 0;
-  int n = 0, n_oe = 0;
-  for (const TensorQuantReport& t : rep.tensors) {
-    if (t.scheme == "none") continue;
-    we += t.rel_weight_error;
-    ++n;
-    if (t.rel_output_error >= 0) oe += t.rel_output_error, ++n_oe;
-  }
-  if (n) r.weight_error = we / n;
-  if (n_oe) r.output_error = oe / n_oe;
-  Forward fwd(*model);
-  KldOptions ko = o.kld;
-  ko.progress = false;
-  r.kld = kld_against_reference(fwd, ref, ko);
-  return r;
-}
-
 std::vector<SensitivityRollup> rollup(const std::vector<UnitSensitivity>& units,
                                       const std::function<std::string(const UnitSensitivity&)>& group) {
   std::vector<SensitivityRollup> out;
@@ -126,6 +84,47 @@ nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::js
 
 }  // namespace
 
+Recipe recipe_for_tensors(const nlohmann::json& scheme, const std::vector<std::string>& tensors, bool reverse,
+                          const std::string& label) {
+  const nlohmann::json none = {{"method", "none"}};
+  nlohmann::json r = {{"default", reverse ? scheme : none}};
+  if (!tensors.empty())
+    r["overrides"] = nlohmann::json::array({{{"match", tensors}, {"scheme", reverse ? none : scheme}}});
+  return parse_recipe(r.dump(), label);
+}
+
+RecipeRun run_recipe(const std::function<std::unique_ptr<Model>()>& load, const RefReader& ref, const Recipe& recipe,
+                     const std::string& target, const CalibrationSet* calib, const KldOptions& kld) {
+  std::unique_ptr<Model> model = load();
+  const std::vector<ResolvedTensor> plan = resolve_recipe(recipe, model->registry);
+  std::optional<TargetProfile> tp;
+  if (!target.empty() && target != "host") {
+    tp = load_target(target);
+    require_target_runs(plan, model->kv_quant, *tp);  // refuse before spending time
+  }
+  QuantizeOptions qo;
+  qo.progress = false;
+  qo.check_samples = 0;
+  const QuantizeReport rep = quantize_model(*model, plan, calib, qo);
+  if (tp) apply_target(*model, *tp);
+  RecipeRun r;
+  double we = 0, oe = 0;
+  int n = 0, n_oe = 0;
+  for (const TensorQuantReport& t : rep.tensors) {
+    if (t.scheme == "none") continue;
+    we += t.rel_weight_error;
+    ++n;
+    if (t.rel_output_error >= 0) oe += t.rel_output_error, ++n_oe;
+  }
+  r.weight_error = n ? we / n : kNaN;
+  r.output_error = n_oe ? oe / n_oe : kNaN;
+  Forward fwd(*model);
+  KldOptions ko = kld;
+  ko.progress = false;
+  r.kld = kld_against_reference(fwd, ref, ko);
+  return r;
+}
+
 std::string_view sensitivity_unit_name(SensitivityUnit u) {
   switch (u) {
     case SensitivityUnit::Tensor: return "tensor";
@@ -149,11 +148,8 @@ SensitivityResult measure_sensitivity(const std::function<std::unique_ptr<Model>
   res.unit = std::string(sensitivity_unit_name(o.unit));
   res.reverse = o.reverse;
   // Parsing the full-model recipe once validates the scheme (and names what is wrong) before any run.
-  const Recipe whole = unit_recipe(o.scheme, {}, true, "--scheme");
+  const Recipe whole = recipe_for_tensors(o.scheme, {}, true, "--scheme");
   res.scheme = whole.default_scheme.describe();
-  std::optional<TargetProfile> target;
-  if (!o.target.empty()) target = load_target(o.target);
-  const TargetProfile* tp = target ? &*target : nullptr;
 
   std::vector<UnitSensitivity> units;
   {
@@ -163,12 +159,12 @@ SensitivityResult measure_sensitivity(const std::function<std::unique_ptr<Model>
   Progress progress(fmt::format("sensitivity {} {}", res.target, res.scheme), int64_t(units.size()) + (o.reverse ? 1 : 0),
                     "unit", !o.progress);
   if (o.reverse) {
-    res.all_quantized_kld = run_unit(load, ref, whole, tp, o).kld.kld;
+    res.all_quantized_kld = run_recipe(load, ref, whole, o.target, o.calib, o.kld).kld.kld;
     progress.advance();
   }
   for (UnitSensitivity& u : units) {
-    const UnitRun r = run_unit(load, ref, unit_recipe(o.scheme, u.tensors, o.reverse, "--scheme (unit " + u.unit + ")"),
-                               tp, o);
+    const RecipeRun r = run_recipe(load, ref, recipe_for_tensors(o.scheme, u.tensors, o.reverse, "--scheme (unit " + u.unit + ")"),
+                                   o.target, o.calib, o.kld);
     u.kld = r.kld.kld;
     u.top1 = r.kld.top1;
     u.ppl_ratio = r.kld.ppl_ratio;
@@ -195,7 +191,7 @@ SensitivityResult measure_sensitivity(const std::function<std::unique_ptr<Model>
 
 void check_sensitivity_target(const Model& model, const nlohmann::json& scheme, const std::string& target) {
   if (target.empty() || target == "host") return;
-  const std::vector<ResolvedTensor> plan = resolve_recipe(unit_recipe(scheme, {}, true, "--scheme"), model.registry);
+  const std::vector<ResolvedTensor> plan = resolve_recipe(recipe_for_tensors(scheme, {}, true, "--scheme"), model.registry);
   require_target_runs(plan, model.kv_quant, load_target(target));
 }
 

@@ -15,6 +15,7 @@
 #include "eval/kld.h"
 #include "model/model.h"
 #include "quant/calibration.h"
+#include "quant/recipe.h"
 
 namespace quantscope {
 
@@ -69,6 +70,20 @@ struct SensitivityResult {
 // baseline in reverse mode). InputError when the scheme is impossible or the target refuses it.
 SensitivityResult measure_sensitivity(const std::function<std::unique_ptr<Model>()>& load, const RefReader& ref,
                                       const SensitivityOptions& options);
+
+// A recipe quantizing exactly `tensors` with `scheme` (reverse: everything but them), named `label` in
+// messages. With no tensors and reverse, the scheme applied to every decoder linear.
+Recipe recipe_for_tensors(const nlohmann::json& scheme, const std::vector<std::string>& tensors, bool reverse,
+                          const std::string& label);
+
+struct RecipeRun {
+  KldResult kld;
+  double weight_error = 0, output_error = 0;  // means over the quantized tensors (NaN: not measured)
+};
+// A fresh load quantized by `recipe` (refused first when `target` cannot run it), run on the host
+// (target "") or under the target: KLD to the reference and the quantizer's proxies.
+RecipeRun run_recipe(const std::function<std::unique_ptr<Model>()>& load, const RefReader& ref, const Recipe& recipe,
+                     const std::string& target, const CalibrationSet* calib, const KldOptions& kld);
 
 // InputError (naming tensor and rule) when `target` cannot run `scheme` on this model's decoder linears:
 // called for every target before any unit runs, so a refusal costs nothing.

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "cli/calibration_options.h"
 #include "cli/command.h"
 #include "cli/model_options.h"
 #include "core/error.h"
@@ -23,9 +24,7 @@ namespace {
 struct QuantizeCliOptions {
   ModelOptions model;
   std::string recipe, out, json;
-  std::vector<std::string> calib;
-  int64_t nsamples = 128, seqlen = 512;
-  uint64_t seed = 0;
+  CalibrationCliOptions calib;
   bool quiet = false;
 };
 
@@ -33,17 +32,7 @@ int run_quantize(const QuantizeCliOptions& o) {
   const Recipe recipe = read_recipe(o.recipe);
   OpenedModel m = open_model(o.model);
   const auto plan = resolve_recipe(recipe, m.model->registry);
-  std::optional<CalibrationSet> calib;
-  if (!o.calib.empty()) {
-    CalibrationOptions co;
-    co.files = o.calib;
-    co.nsamples = o.nsamples;
-    co.seqlen = o.seqlen;
-    co.seed = o.seed;
-    calib = build_calibration(m.require_tokenizer(), co, m.model->config.bos_id);
-    fmt::print("calibration: {} samples x {} tokens from {} text tokens (seed {}, hash {})\n", co.nsamples, co.seqlen,
-               calib->stream_tokens, co.seed, calib->hash);
-  }
+  const std::optional<CalibrationSet> calib = build_cli_calibration(m, o.calib);
   const std::string source_hash = model_weights_hash(*m.model);
   QuantizeOptions qo;
   qo.progress = !o.quiet;
@@ -88,12 +77,7 @@ CommandRegistration reg({"quantize", "quantize a model by a recipe and save it",
                            auto o = std::make_shared<QuantizeCliOptions>();
                            add_model_options(app, o->model);
                            app.add_option("--recipe", o->recipe, "recipe JSON")->required();
-                           app.add_option("--calib", o->calib, "calibration text file(s)");
-                           app.add_option("--nsamples", o->nsamples, "calibration samples (default 128)")
-                               ->check(CLI::PositiveNumber);
-                           app.add_option("--seqlen", o->seqlen, "tokens per sample incl. BOS (default 512)")
-                               ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
-                           app.add_option("--seed", o->seed, "sampling seed (default 0)");
+                           add_calibration_options(app, o->calib);
                            app.add_option("--out", o->out, "output directory")->required();
                            app.add_option("--json", o->json, "write the per-tensor error table as JSON");
                            app.add_flag("-q,--quiet", o->quiet, "no progress display");

@@ -6,7 +6,9 @@
 #include <optional>
 
 #include "analysis/sensitivity.h"
+#include "cli/calibration_options.h"
 #include "cli/command.h"
+#include "cli/json_arg.h"
 #include "cli/model_options.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -20,19 +22,15 @@ namespace {
 struct SensitivityCliOptions {
   ModelOptions model;
   std::string scheme, ref, unit = "tensor", json, csv;
-  std::vector<std::string> targets, calib;
+  std::vector<std::string> targets;
+  CalibrationCliOptions calib{{}, 32, 256, 0};
   bool reverse = false, quiet = false;
-  int64_t max_windows = 0, nsamples = 32, seqlen = 256;
-  uint64_t seed = 0;
+  int64_t max_windows = 0;
 };
 
-// --scheme takes the JSON itself or @FILE.
 nlohmann::json read_scheme(const std::string& arg) {
-  const std::string text = !arg.empty() && arg[0] == '@' ? read_text_file(arg.substr(1)) : arg;
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    fail_input("--scheme: expected a JSON object such as {{\"method\": \"rtn\", \"w_bits\": 4, \"group_size\": 32}} "
-               "or @FILE, got '{}'", arg);
+  nlohmann::json j = read_json_arg(arg, "--scheme", R"({"method": "rtn", "w_bits": 4, "group_size": 32})");
+  if (!j.is_object()) fail_input("--scheme: expected a JSON object (a recipe scheme), got {}", j.dump());
   return j;
 }
 
@@ -79,16 +77,8 @@ int run_sensitivity(const SensitivityCliOptions& o) {
   so.kld.max_windows = o.max_windows;
   so.progress = !o.quiet;
   OpenedModel m = open_model(o.model);  // threads, tokenizer, and a first check that the model loads
-  std::optional<CalibrationSet> calib;
-  if (!o.calib.empty()) {
-    CalibrationOptions co;
-    co.files = o.calib;
-    co.nsamples = o.nsamples;
-    co.seqlen = o.seqlen;
-    co.seed = o.seed;
-    calib = build_calibration(m.require_tokenizer(), co, m.model->config.bos_id);
-    so.calib = &*calib;
-  }
+  const std::optional<CalibrationSet> calib = build_cli_calibration(m, o.calib);
+  so.calib = calib ? &*calib : nullptr;
   for (const std::string& t : o.targets) check_sensitivity_target(*m.model, so.scheme, t);
   m.model.reset();
   const RefReader ref(o.ref);
@@ -132,13 +122,7 @@ CommandRegistration reg({"sensitivity",
                                ->delimiter(',');
                            app.add_option("--unit", o->unit, "tensor (default), layer, role or block (attention vs MLP)");
                            app.add_flag("--reverse", o->reverse, "quantize everything except the unit");
-                           app.add_option("--calib", o->calib, "calibration text file(s): methods other than rtn, and the "
-                                                               "output-error proxy");
-                           app.add_option("--nsamples", o->nsamples, "calibration samples (default 32)")
-                               ->check(CLI::PositiveNumber);
-                           app.add_option("--seqlen", o->seqlen, "tokens per calibration sample (default 256)")
-                               ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
-                           app.add_option("--seed", o->seed, "calibration seed (default 0)");
+                           add_calibration_options(app, o->calib);
                            app.add_option("--max-windows", o->max_windows, "reference windows to score (0: all)");
                            app.add_option("--json", o->json, "write every result as JSON");
                            app.add_option("--csv", o->csv, "write every unit as CSV");
