@@ -10,24 +10,29 @@ STUDY=${1:-studies/bench-mpi.json}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS=1
+# BENCH_NICE=-10 (root) runs every measured process at that niceness, so that other users' lower-priority
+# work (builds at nice 5..19) yields the two cores during the measurement; recorded in the output.
+NICE=${BENCH_NICE:-0}
+run() { nice -n "$NICE" "$@"; }
+echo "niceness of the measured processes: $NICE"
 
 echo "machine: $(getconf _NPROCESSORS_ONLN) CPUs online, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(date +%s.%N)
-"$QS" study run "$STUDY" --db "$tmp/one.db" --cache "$tmp/one.cache" --threads 1 -q
+run "$QS" study run "$STUDY" --db "$tmp/one.db" --cache "$tmp/one.cache" --threads 1 -q
 one=$(echo "$(date +%s.%N) - $t0" | bc)
 echo "load between: $(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(date +%s.%N)
-mpirun --allow-run-as-root --oversubscribe -n 2 -x OMP_NUM_THREADS \
+run mpirun --allow-run-as-root --oversubscribe -n 2 -x OMP_NUM_THREADS \
   "$QS" study run "$STUDY" --db "$tmp/two.db" --cache "$tmp/two.cache" --threads 1 -q
 two=$(echo "$(date +%s.%N) - $t0" | bc)
 echo "load after mpirun: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Control without MPI: the two halves (--shard 0/2, 1/2) as two plain processes at once. If this is no
 # faster than one process either, the machine had no second core to give (other load), not MPI.
 t0=$(date +%s.%N)
-"$QS" study run "$STUDY" --db "$tmp/sh0.db" --cache "$tmp/sh.cache" --threads 1 --shard 0/2 -q > /dev/null &
+run "$QS" study run "$STUDY" --db "$tmp/sh0.db" --cache "$tmp/sh.cache" --threads 1 --shard 0/2 -q > /dev/null &
 p0=$!
-"$QS" study run "$STUDY" --db "$tmp/sh1.db" --cache "$tmp/sh.cache" --threads 1 --shard 1/2 -q > /dev/null &
+run "$QS" study run "$STUDY" --db "$tmp/sh1.db" --cache "$tmp/sh.cache" --threads 1 --shard 1/2 -q > /dev/null &
 p1=$!
 wait $p0 $p1
 shards=$(echo "$(date +%s.%N) - $t0" | bc)
