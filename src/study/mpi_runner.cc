@@ -138,8 +138,9 @@ StudyRunSummary coordinator(const StudyPlan& plan, const StudyRunOptions& o, int
     store.put_cell(r, o.force);
     if (r.status == "refused") ++s.refused;
     else ++s.computed;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!o.quiet)
-      fmt::print(stderr, "{} (rank {})\n", cell_progress_line(++n, int64_t(todo.size()), r), r.provenance.rank);
+      fmt::print(stderr, "{} (rank {})\n", cell_progress_line(++n, int64_t(todo.size()), r, elapsed), r.provenance.rank);
   };
   std::optional<std::string> error;
   int stopped = 0;  // workers told to stop

@@ -40,7 +40,14 @@ std::vector<size_t> cells_to_run(const StudyPlan& plan, const std::vector<size_t
   return out;
 }
 
-std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r) {
+namespace {
+std::string minutes(double s) {
+  const int64_t t = int64_t(s + 0.5);
+  return fmt::format("{}:{:02d}", t / 60, t % 60);
+}
+}  // namespace
+
+std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r, double elapsed_s) {
   std::string what;
   if (r.status == "refused") {
     what = r.reason;
@@ -48,7 +55,9 @@ std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r)
     const Metric& m = r.metrics.front();
     what = fmt::format("{} {:.6g} +/- {:.3g} ({:.2f} s)", m.name, m.value, m.error, r.provenance.wall_s);
   }
-  return fmt::format("[{}/{}] {} | {} | {}: {}", done, total, r.recipe, r.target, r.task, what);
+  const double left = done > 0 ? elapsed_s / double(done) * double(total - done) : 0;
+  return fmt::format("[{}/{} {} ~{} left] {} | {} | {}: {}", done, total, minutes(elapsed_s), minutes(left), r.recipe,
+                     r.target, r.task, what);
 }
 
 StudyRunSummary run_study_serial(const StudyPlan& plan, const StudyRunOptions& o) {
@@ -89,7 +98,8 @@ StudyRunSummary run_study_serial(const StudyPlan& plan, const StudyRunOptions& o
     store.put_cell(r, o.force);
     if (r.status == "refused") ++s.refused;
     else ++s.computed;
-    if (!o.quiet) fmt::print(stderr, "{}\n", cell_progress_line(++n, int64_t(todo.size()), r));
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!o.quiet) fmt::print(stderr, "{}\n", cell_progress_line(++n, int64_t(todo.size()), r, elapsed));
   }
   run.ended = utc_now();
   store.put_run(run);

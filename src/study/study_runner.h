@@ -43,7 +43,8 @@ std::vector<size_t> cells_to_run(const StudyPlan& plan, const std::vector<size_t
 
 StudyRunSummary run_study_serial(const StudyPlan& plan, const StudyRunOptions& o);
 
-// One progress line: "[12/40] gptq W4 g32 | ascend-910b1 | ppl: ppl 9.81 +/- 0.31 (0.4 s)".
-std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r);
+// One progress line, with the time since the run started and the rest estimated from the mean so far:
+// "[12/40 0:23 ~0:54 left] gptq W4 g32 | ascend-910b1 | ppl: ppl 9.81 +/- 0.31 (0.4 s)".
+std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r, double elapsed_s);
 
 }  // namespace quantscope
