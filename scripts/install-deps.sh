@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages quantscope needs, only those missing (run as root).
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev
-          libpcre2-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+          libpcre2-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,8 +4,6 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
-#include "quant/quantized_model.h"
-#include "targets/target_run.h"
 
 #include <fmt/format.h>
 
@@ -41,29 +39,11 @@ nlohmann::json target_overflow_json(const OpenedModel& m) {
   return j;
 }
 
-const Tokenizer& OpenedModel::require_tokenizer() const {
-  if (!tokenizer)
-    fail_input("{}: no tokenizer found beside the model; pass --tokenizer FILE (or use --tokens)", model->path);
-  return *tokenizer;
-}
-
 OpenedModel open_model(const ModelOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   if (o.no_mmap) ::setenv("QUANTSCOPE_NO_MMAP", "1", 1);
-  OpenedModel m;
-  m.model = load_any_model(o.model);
-  if (!o.target.empty()) {
-    const TargetRunSetup setup = apply_target(*m.model, load_target(o.target));
-    m.target = o.target;
-    fmt::print(stderr, "{}\n", setup.summary);
-  }
-  // A tokenizer found beside a llama2.c model is tok<vocab>.bin and must match its vocabulary; an
-  // explicit one may cover fewer ids than the model (a synthetic 153k-vocab model run with
-  // tok512.bin); more ids than the model is an error below.
-  m.tokenizer = load_tokenizer(o.model, o.tokenizer, o.tokenizer.empty() ? m.model->config.vocab_size : 0);
-  if (m.tokenizer && m.tokenizer->vocab_size() > m.model->config.vocab_size)
-    fail_input("{}: tokenizer has {} tokens but the model's vocabulary is {}", m.tokenizer->source(),
-               m.tokenizer->vocab_size(), m.model->config.vocab_size);
+  OpenedModel m = open_model_for_run(o.model, o.tokenizer, o.target);
+  if (!m.target_summary.empty()) fmt::print(stderr, "{}\n", m.target_summary);
   return m;
 }
 

@@ -7,8 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "model/model.h"
-#include "tokenizer/tokenizer.h"
+#include "eval/open_model.h"
 
 namespace quantscope::cli {
 
@@ -24,15 +23,7 @@ void add_model_options(CLI::App& app, ModelOptions& o);
 // --target, for the commands that run a model (ppl, eval, generate, logits).
 void add_target_option(CLI::App& app, ModelOptions& o);
 
-struct OpenedModel {
-  std::unique_ptr<Model> model;
-  std::string target;  // the target it runs under ("" = host fast path)
-  std::unique_ptr<Tokenizer> tokenizer;  // null when none was found
-  // The tokenizer or an InputError explaining how to give one.
-  const Tokenizer& require_tokenizer() const;
-};
-
-// Applies threads/mmap settings, loads the model and its tokenizer.
+// Applies threads/mmap settings, loads the model and its tokenizer (eval/open_model.h).
 OpenedModel open_model(const ModelOptions& o);
 
 // After a run under --target: one line naming the first activation that overflowed to inf (or that none

@@ -2,11 +2,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <fmt/ranges.h>
-
 #include <cmath>
 #include <optional>
-#include <set>
 
 #include "cli/calibration_options.h"
 #include "cli/command.h"
@@ -14,8 +11,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "quant/calibration.h"
-#include "quant/quantize_model.h"
-#include "quant/quantized_model.h"
+#include "quant/quantize_job.h"
 #include "quant/recipe.h"
 
 namespace quantscope::cli {
@@ -31,13 +27,12 @@ struct QuantizeCliOptions {
 int run_quantize(const QuantizeCliOptions& o) {
   const Recipe recipe = read_recipe(o.recipe);
   OpenedModel m = open_model(o.model);
-  const auto plan = resolve_recipe(recipe, m.model->registry);
   const std::optional<CalibrationSet> calib = build_cli_calibration(m, o.calib);
-  const std::string source_hash = model_weights_hash(*m.model);
   QuantizeOptions qo;
   qo.progress = !o.quiet;
-  m.model->kv_quant = recipe.kv_cache;
-  const QuantizeReport rep = quantize_model(*m.model, plan, calib ? &*calib : nullptr, qo);
+  const QuantizeJobResult job = quantize_and_save(*m.model, recipe, o.recipe, calib ? &*calib : nullptr, o.out,
+                                                  m.tokenizer ? m.tokenizer->source() : std::string(), qo);
+  const QuantizeReport& rep = job.report;
 
   fmt::print("{:<48} {:<34} {:>7} {:>10} {:>10}\n", "tensor", "scheme", "bits/w", "rel_w_err", "rel_out_err");
   for (const auto& t : rep.tensors) {
@@ -53,21 +48,6 @@ int run_quantize(const QuantizeCliOptions& o) {
     fmt::print("no NaN/Inf in a forward pass of the quantized model over {} calibration samples\n",
                std::min<int64_t>(qo.check_samples, int64_t(calib->samples.size())));
 
-  std::set<std::string> methods;
-  for (const auto& t : plan)
-    if (t.scheme.quantized()) methods.insert(std::string(method_name(t.scheme.method)));
-  nlohmann::json prov;
-  prov["method"] = methods.empty() ? "none" : fmt::format("{}", fmt::join(methods, "+"));
-  prov["recipe"] = recipe.json;
-  prov["recipe_path"] = o.recipe;
-  prov["calibration"] = calib ? calib->to_json() : nlohmann::json(nullptr);
-  prov["source"] = {{"path", m.model->path}, {"format", m.model->format}, {"weights_hash", source_hash},
-                    {"weights_hash_kind", "fnv1a64 over name + bytes of every stored registry tensor"}};
-  prov["report"] = rep.to_json();
-  nlohmann::json schemes = nlohmann::json::object();
-  for (const auto& t : plan) schemes[t.spec.name] = t.scheme.to_json();
-  prov["schemes"] = schemes;
-  save_quantized_model(*m.model, o.out, prov, m.tokenizer ? m.tokenizer->source() : std::string());
   if (!o.json.empty()) write_file_atomic(o.json, rep.to_json().dump(2) + "\n");
   fmt::print("wrote {} ({:.1f} s)\n", o.out, rep.seconds);
   return 0;

@@ -1,0 +1,195 @@
+#include "study/cell_runner.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <random>
+
+#include "core/build_info.h"
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "eval/kld.h"
+#include "eval/mc_scoring.h"
+#include "eval/open_model.h"
+#include "eval/perplexity.h"
+#include "quant/quantize_job.h"
+#include "quant/quantized_model.h"
+
+namespace quantscope {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string host_name() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// A unique sibling name for writing `final` before renaming it into place.
+std::string temp_sibling(const std::string& final) {
+  std::random_device rd;
+  return fmt::format("{}.tmp-{}-{:08x}", final, getpid(), rd());
+}
+
+PplOptions ppl_options(const StudyTask& t, const ModelConfig& cfg) {
+  PplOptions po;
+  ppl_protocol_from_name(t.protocol, &po.protocol);  // validated by the spec parser
+  po.ctx = std::min<int64_t>(t.ctx, cfg.max_seq_len);
+  po.max_windows = t.windows;
+  po.progress = false;  // the study prints one line per cell
+  return po;
+}
+
+}  // namespace
+
+CellRunner::CellRunner(const StudyPlan& plan, CellRunContext ctx) : plan_(plan), ctx_(std::move(ctx)) {
+  fs::create_directories(fs::path(ctx_.cache_dir) / "quantized");
+  fs::create_directories(fs::path(ctx_.cache_dir) / "references");
+}
+
+std::string CellRunner::quantized_model_dir(const StudyCell& cell) {
+  const fs::path dir = fs::path(ctx_.cache_dir) / "quantized" / cell.quant_key;
+  if (fs::exists(dir / kQuantDescriptionFile)) return dir.string();
+  const StudySpec& spec = plan_.spec;
+  const std::string& model_path = spec.models[cell.model];
+  OpenedModel m = open_model_for_run(model_path, spec.tokenizer, "");
+  std::optional<CalibrationSet> calib;
+  if (cell.calibrated) {
+    CalibrationOptions co;
+    co.files = spec.calibration.files;
+    co.nsamples = spec.calibration.samples;
+    co.seqlen = spec.calibration.tokens;
+    co.seed = cell.seed;
+    calib = build_calibration(m.require_tokenizer(), co, m.model->config.bos_id);
+  }
+  const Recipe recipe = parse_recipe(cell.recipe_json.dump(), cell.recipe_label);
+  QuantizeOptions qo;
+  qo.progress = false;
+  // Written aside and renamed into place: a killed run never leaves a directory that looks complete,
+  // and two ranks quantizing the same recipe at once both succeed (the second rename finds it there).
+  const std::string tmp = temp_sibling(dir.string());
+  quantize_and_save(*m.model, recipe, cell.recipe_label, calib ? &*calib : nullptr, tmp,
+                    m.tokenizer ? m.tokenizer->source() : std::string(), qo);
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);
+  if (ec) {
+    fs::remove_all(tmp);
+    if (!fs::exists(dir / kQuantDescriptionFile))
+      fail_internal("{}: cannot move the quantized model into the cache ({})", dir.string(), ec.message());
+  }
+  return dir.string();
+}
+
+std::string CellRunner::kld_reference(const StudyCell& cell) {
+  const fs::path ref = fs::path(ctx_.cache_dir) / "references" / (cell.reference_key + ".ref");
+  if (fs::exists(ref)) return ref.string();
+  const StudySpec& spec = plan_.spec;
+  const StudyTask& task = spec.tasks[cell.task];
+  // The reference is the unquantized model on the host fast path: KLD measures what quantization and
+  // the target's numerics together lose against the original model.
+  OpenedModel m = open_model_for_run(spec.models[cell.model], spec.tokenizer, "");
+  const std::vector<int>& stream = token_stream(cell, m.require_tokenizer());
+  const PplOptions po = ppl_options(task, m.model->config);
+  RefOptions ro;
+  ro.protocol = po.protocol;
+  ro.ctx = po.ctx;
+  ro.max_windows = po.max_windows;
+  ro.model_path = spec.models[cell.model];
+  ro.text_path = task.path;
+  ro.progress = false;
+  Forward fwd(*m.model);
+  write_reference(fwd, stream, m.model->config.bos_id, ro, ref.string());  // AtomicFile: temp + rename
+  return ref.string();
+}
+
+const std::vector<int>& CellRunner::token_stream(const StudyCell& cell, const Tokenizer& tok) {
+  const std::string key = plan_.models[cell.model].weights_hash + "|" + plan_.spec.tasks[cell.task].path;
+  auto it = streams_.find(key);
+  if (it == streams_.end())
+    it = streams_.emplace(key, tok.encode(read_text_file(plan_.spec.tasks[cell.task].path), false)).first;
+  return it->second;
+}
+
+CellRecord CellRunner::base_record(const StudyCell& cell) const {
+  CellRecord r;
+  r.key = cell.key;
+  r.run_id = ctx_.run_id;
+  r.study = plan_.spec.name;
+  r.model = cell.model_label;
+  r.model_hash = plan_.models[cell.model].weights_hash;
+  r.recipe = cell.recipe_label;
+  r.recipe_json = cell.recipe_json.dump();
+  r.quant_key = cell.quant_key;
+  r.seed = cell.seed;
+  r.target = cell.target_name;
+  r.task = cell.task_name;
+  r.provenance.command_line = ctx_.command_line;
+  r.provenance.commit = build_commit();
+  r.provenance.version = build_version();
+  r.provenance.host = host_name();
+  r.provenance.rank = ctx_.rank;
+  return r;
+}
+
+CellRecord CellRunner::refused_record(const StudyCell& cell, const std::string& reason) const {
+  CellRecord r = base_record(cell);
+  r.status = "refused";
+  r.reason = reason;
+  r.provenance.started = r.provenance.ended = utc_now();
+  return r;
+}
+
+CellRecord CellRunner::run(const StudyCell& cell) {
+  if (!cell.refused.empty()) return refused_record(cell, cell.refused);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string started = utc_now();
+  const StudySpec& spec = plan_.spec;
+  const StudyTask& task = spec.tasks[cell.task];
+  const std::string path = cell.quant_key.empty() ? spec.models[cell.model] : quantized_model_dir(cell);
+  const std::string reference = task.kind == "kld" ? kld_reference(cell) : std::string();
+  OpenedModel m;
+  try {
+    m = open_model_for_run(path, spec.tokenizer, cell.target_name);
+  } catch (const InputError& e) {
+    // The target cannot run this model (a rule the plan's recipe check does not cover): a result too.
+    return refused_record(cell, fmt::format("refused by {}: {}", cell.target_name, e.what()));
+  }
+  CellRecord r = base_record(cell);
+  const std::string protocol = task.protocol_description();
+  Forward fwd(*m.model);
+  if (task.kind == "ppl") {
+    const PplResult p = perplexity(fwd, token_stream(cell, m.require_tokenizer()), m.model->config.bos_id,
+                                   ppl_options(task, m.model->config));
+    r.metrics.push_back({"ppl", p.ppl, p.ppl_se, p.scored, protocol});
+    r.metrics.push_back({"mean_nll", p.mean_nll, p.se_mean_nll, p.scored, protocol});
+  } else if (task.kind == "kld") {
+    const RefReader ref(reference);
+    KldOptions ko;
+    ko.progress = false;
+    const KldResult k = kld_against_reference(fwd, ref, ko);
+    r.metrics.push_back({"kld", k.kld.mean, k.kld.se, k.scored, protocol});
+    r.metrics.push_back({"top1", k.top1.mean, k.top1.se, k.scored, protocol});
+    r.metrics.push_back({"ppl_ratio", k.ppl_ratio, k.ppl_ratio_se, k.scored, protocol});
+  } else {
+    TaskReadOptions ro;
+    ro.limit = task.limit;
+    const McTask mc = read_mc_task(task.kind, task.path, ro);
+    McScoringOptions so;
+    so.progress = false;
+    const McResult res = score_mc_task(fwd, m.require_tokenizer(), m.model->config.bos_id, mc, so);
+    r.metrics.push_back({"acc", res.acc.mean, res.acc.se, res.n, protocol});
+    if (res.report_acc_norm) r.metrics.push_back({"acc_norm", res.acc_norm.mean, res.acc_norm.se, res.n, protocol});
+  }
+  r.status = "done";
+  r.provenance.started = started;
+  r.provenance.ended = utc_now();
+  r.provenance.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.provenance.peak_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+}  // namespace quantscope
