@@ -4,7 +4,11 @@
 # the saved W4 g128 model directory (peak RSS against its weight bytes), 2 threads.
 # Writes docs/results/performance.md through scripts/make_performance_table.py. Run on a quiet machine:
 # every figure is a ratio to the roofline measured in the same run.
-# Usage: scripts/bench_performance.sh [WORKDIR]   (WORKDIR as scripts/bench_quantize_1b.sh; ~3 GB disk)
+# Side by side with llama.cpp (goal 3): the same model exported to GGUF F16 / Q8_0 / Q4_0 by
+# `quantscope export --format gguf` runs in `quantscope bench` and, when LLAMA_BENCH names a llama-bench
+# binary (built by you from llama.cpp; no build scripts of other projects live here), in llama-bench with
+# the same prompt/generation lengths and threads.
+# Usage: [LLAMA_BENCH=/path/llama-bench] scripts/bench_performance.sh [WORKDIR]   (~6 GB disk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qs=build/src/quantscope
@@ -34,5 +38,14 @@ run bf16 "$model"
 run w8-channel "$model" --recipe "$work/perf/w8.json"
 run w4-g128 "$model" --recipe "$work/perf/w4g128.json"
 run w4-g128-saved "$saved"
+for t in f16 q8_0 q4_0; do
+  [ -f "$work/$t.gguf" ] || $qs export --format gguf "$model" --out "$work/$t.gguf" --type $t >/dev/null
+  run gguf-$t "$work/$t.gguf"
+  if [ -n "${LLAMA_BENCH:-}" ]; then
+    echo "llama-bench $t..." >&2
+    "$LLAMA_BENCH" -m "$work/$t.gguf" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" -o json \
+      >"$work/perf/llama-gguf-$t.json"
+  fi
+done
 /usr/bin/python3 scripts/make_performance_table.py "$work/perf" >docs/results/performance.md
 cat docs/results/performance.md

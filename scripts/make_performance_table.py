@@ -13,7 +13,25 @@ RUNS = [
     ("w8-channel", "W8 per-channel, RTN in memory"),
     ("w4-g128", "W4 g128, RTN in memory"),
     ("w4-g128-saved", "W4 g128, saved quantized directory"),
+    ("gguf-f16", "GGUF F16 (our export)"),
+    ("gguf-q8_0", "GGUF Q8_0 (our export, run natively)"),
+    ("gguf-q4_0", "GGUF Q4_0 (our export, run natively)"),
 ]
+GGUF_TYPES = ["f16", "q8_0", "q4_0"]
+
+
+def llama_bench_rows(d):
+    """llama-bench's JSON (-o json): one record per test; prefill records have n_gen 0, decode n_prompt 0."""
+    out = {}
+    for t in GGUF_TYPES:
+        f = d / f"llama-gguf-{t}.json"
+        if not f.exists():
+            continue
+        recs = json.loads(f.read_text())
+        pre = next((r for r in recs if r["n_gen"] == 0), None)
+        dec = next((r for r in recs if r["n_prompt"] == 0), None)
+        out[t] = (pre, dec, recs[0])
+    return out
 
 
 def main():
@@ -68,6 +86,35 @@ def main():
     print()
     print("Peak RSS of the in-memory RTN runs includes the bf16 checkpoint pages read while quantizing; the saved "
           "directory's row is the one goal 4 (<= 1.1 x weights + KV cache) is about.")
+    llama = llama_bench_rows(d)
+    if llama:
+        any_rec = next(iter(llama.values()))[2]
+        print()
+        print("## Side by side with llama.cpp on the same GGUF files")
+        print()
+        print(f"llama.cpp `llama-bench` build {any_rec.get('build_commit')} ({any_rec.get('build_number')}), "
+              f"backend {any_rec.get('backends')}, {any_rec.get('n_threads')} threads, CPU "
+              f"{any_rec.get('cpu_info')}; built from source outside this repository with `cmake -DGGML_NATIVE=ON "
+              "-DCMAKE_BUILD_TYPE=Release`. Files written by `quantscope export --format gguf` from the synthetic "
+              "model (pangu-embedded architecture; `tokenizer.ggml.model = none`), the same files for both tools. "
+              "llama-bench reports the mean of its repetitions (+- standard deviation); quantscope the median.")
+        print()
+        print("| file | prefill tok/s: quantscope | llama.cpp | ratio | decode tok/s: quantscope | llama.cpp | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        ours = {label: r for label, _, r in runs}
+        for t in GGUF_TYPES:
+            if t not in llama or f"gguf-{t}" not in ours:
+                continue
+            pre, dec, _ = llama[t]
+            q = ours[f"gguf-{t}"]
+            qp, qd = q["prefill_tok_s"]["median"], q["decode_tok_s"]["median"]
+            lp = f"{pre['avg_ts']:.2f} +- {pre['stddev_ts']:.2f}" if pre else "-"
+            ld = f"{dec['avg_ts']:.2f} +- {dec['stddev_ts']:.2f}" if dec else "-"
+            rp = f"{qp / pre['avg_ts']:.2f}" if pre else "-"
+            rd = f"{qd / dec['avg_ts']:.2f}" if dec else "-"
+            print(f"| {t}.gguf | {qp:.2f} | {lp} | {rp} | {qd:.2f} | {ld} | {rd} |")
+        print()
+        print("    llama-bench -m WORKDIR/TYPE.gguf -p P -n N -r R -t THREADS -o json")
     print()
     print("Commands (WORKDIR as in the script):")
     print()
