@@ -29,6 +29,13 @@ max_len() {
   esac
 }
 
+# Debian 12 packages: the compiler, libFuzzer's runtime, and clang's OpenMP runtime.
+for p in clang-14 libclang-rt-14-dev libomp-14-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
+    echo "fuzz.sh: needs $p (apt-get install clang-14 libclang-rt-14-dev libomp-14-dev)" >&2
+    exit 2
+  }
+done
 if [[ ! -f $B/build.ninja ]]; then
   CC=clang-14 CXX=clang++-14 nice -n 19 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=None \
     -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" \

@@ -51,6 +51,12 @@ def main():
         for r in earlier:
             lines.append(f"| {r['target']} | {r['seconds']} | {r['execs']} | {r['cov']} | {r['ft']} | {r['findings']} |"
                          f" {r['rc']} | {r['commit']} | {r['ended']} |")
+    regressions = sorted((ROOT / "fuzz/regressions").glob("*/*"))
+    lines += ["", "Inputs that made a target fail, kept in `fuzz/regressions/` (replayed as seeds by every run and by",
+              "the unit tests that name them; a run stops at its first finding):", ""]
+    lines += [f"- `{p.relative_to(ROOT)}`" for p in regressions] or ["- none"]
+    lines += ["", "`+dirty` in a commit: the run was built from that commit plus the working tree's changes to",
+              "`src/` and `fuzz/` (the fixes committed after it)."]
     short = [t for t, r in latest.items() if int(r["seconds"]) < 600]
     lines += ["", "Targets run for less than the 600 s the issue asks for: " + (", ".join(short) if short else "none") + "."]
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
