@@ -352,7 +352,7 @@ std::unique_ptr<Model> load_quantized_model(const std::string& dir, const LoadOp
   nlohmann::json d;
   try {
     d = nlohmann::json::parse(read_text_file(desc_path));
-  } catch (const nlohmann::json::exception& e) {  json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
+  } catch (const nlohmann::json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
     fail_input("{}: not valid JSON ({})", desc_path, e.what());
   }
   if (!d.is_object() || d.value("format", "") != "quantscope-quantized")
