@@ -1,5 +1,6 @@
 // quantscope: the CLI boundary. Every error becomes one line on stderr and an exit code:
 // 2 for bad input (files, fields, flags, recipes), 1 for internal faults.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -18,6 +19,9 @@ std::vector<Command>& command_registry() {
 
 int main(int argc, char** argv) {
   using namespace quantscope;
+  // Past a file size limit (ulimit -f) a write then fails with EFBIG and is reported, and AtomicFile
+  // removes its temporary file; by default SIGXFSZ would kill the process and leave it behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"quantscope: how much a quantized LLM loses, where, how fast, on which hardware"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(build_version()) + " (" + build_commit() + ")");

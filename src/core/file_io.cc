@@ -23,20 +23,20 @@ AtomicFile::~AtomicFile() {
 void AtomicFile::write(const void* data, size_t n) {
   if (n == 0) return;
   if (std::fwrite(data, 1, n, f_) != n)
-    fail_input("{}: write failed after {} bytes: {}", path_, written_, std::strerror(errno));
+    fail_internal("{}: write failed after {} bytes: {}", path_, written_, std::strerror(errno));
   written_ += n;
 }
 
 void AtomicFile::commit() {
   if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0)
-    fail_input("{}: flush failed after {} bytes: {}", path_, written_, std::strerror(errno));
+    fail_internal("{}: flush failed after {} bytes: {}", path_, written_, std::strerror(errno));
   if (std::fclose(f_) != 0) {
     f_ = nullptr;
-    fail_input("{}: close failed: {}", path_, std::strerror(errno));
+    fail_internal("{}: close failed: {}", path_, std::strerror(errno));
   }
   f_ = nullptr;
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-    fail_input("{}: rename from {} failed: {}", path_, tmp_, std::strerror(errno));
+    fail_internal("{}: rename from {} failed: {}", path_, tmp_, std::strerror(errno));
   committed_ = true;
 }
 

@@ -20,7 +20,9 @@ class AtomicFile {
   void write(const void* data, size_t n);
   void write(std::string_view s) { write(s.data(), s.size()); }
   uint64_t bytes_written() const { return written_; }
-  // Flushes, fsyncs and renames into place. Throws on any I/O failure (disk full included).
+  // Flushes, fsyncs and renames into place. A failed write, flush or rename (disk full, file size
+  // limit, I/O error) is an InternalError (exit 1: the environment, not the user's input, is at fault);
+  // the temporary file is removed either way.
   void commit();
 
  private:

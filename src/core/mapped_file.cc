@@ -8,8 +8,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
 
@@ -20,14 +18,26 @@ MappedFile::Mode MappedFile::default_mode() {
   return (env && *env && std::strcmp(env, "0") != 0) ? Mode::Read : Mode::Map;
 }
 
-std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, Mode mode) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+// Opens a regular file for reading; returns the descriptor and its stat. O_NONBLOCK: opening a FIFO
+// for reading would otherwise wait forever for a writer; it is refused as not a regular file. On a
+// regular file the flag changes nothing.
+int open_regular(const std::string& path, struct stat& st) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail_input("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     fail_input("{}: not a regular file", path);
   }
+  return fd;
+}
+
+}  // namespace
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, Mode mode) {
+  struct stat st {};
+  int fd = open_regular(path, st);
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = uint64_t(st.st_size);
@@ -70,12 +80,19 @@ MappedFile::~MappedFile() {
 }
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail_input("{}: cannot open: {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail_input("{}: read failed", path);
-  return ss.str();
+  // Through MappedFile::open so a directory or a FIFO is refused by name instead of reading as an
+  // empty file (a directory) or blocking forever (a FIFO with no writer).
+  const auto f = MappedFile::open(path, MappedFile::Mode::Read);
+  return std::string(reinterpret_cast<const char*>(f->data()), f->size());
+}
+
+bool file_starts_with(const std::string& path, std::string_view magic) {
+  struct stat st {};
+  const int fd = open_regular(path, st);
+  std::string head(magic.size(), '\0');
+  const ssize_t n = ::pread(fd, head.data(), head.size(), 0);
+  ::close(fd);
+  return n == ssize_t(head.size()) && head == magic;
 }
 
 void release_resident_pages(const void* p, uint64_t n) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace quantscope {
 
@@ -39,5 +40,9 @@ void release_resident_pages(const void* p, uint64_t n);
 
 // Whole file as a string (small text files: JSON, tokenizer configs). Throws InputError.
 std::string read_text_file(const std::string& path);
+
+// True when the regular file at `path` begins with `magic` (reads only those bytes). Throws
+// InputError like MappedFile::open when it cannot be opened or is not a regular file.
+bool file_starts_with(const std::string& path, std::string_view magic);
 
 }  // namespace quantscope

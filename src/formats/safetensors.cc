@@ -55,6 +55,8 @@ json parse_untrusted_json(std::string_view text, const std::string& name, uint64
     // e.byte is 1-based (the last character read).
     const uint64_t at = base + (e.byte > 0 ? e.byte - 1 : 0);
     fail_input("{}: byte {}: invalid JSON in the {}: {}", name, at, what, strip_json_prefix(e.what()));
+  } catch (const json::exception& e) {  // out_of_range: a number that overflows a double (1e999)
+    fail_input("{}: byte {}: invalid JSON in the {}: {}", name, base, what, strip_json_prefix(e.what()));
   }
   if (!duplicate.empty()) fail_input("{}: {}: key '{}' appears twice in one JSON object", name, what, duplicate);
   return j;

@@ -188,6 +188,8 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
     auto pos = what.find("] ");
     if (pos != std::string::npos) what = what.substr(pos + 2);
     fail_input("{}: byte {}: invalid JSON: {}", source, e.byte > 0 ? e.byte - 1 : 0, what);
+  } catch (const json::exception& e) {  // out_of_range: a number that overflows a double (1e999)
+    fail_input("{}: invalid JSON: {}", source, e.what());
   }
   if (!j.is_object()) fail_input("{}: byte 0: expected a JSON object, got {}", source, j.type_name());
   const Fields f(j, source);

@@ -20,10 +20,10 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
     return bind_model(ck.config, std::move(ck.tensors), path, "safetensors", options);
   }
   if (!fs::exists(path, ec)) fail_input("{}: no such file or directory", path);
-  // Sniff the first bytes: GGUF files start with "GGUF", everything else is taken as llama2.c.
-  auto head = MappedFile::open(path, MappedFile::Mode::Map);
-  if (head->size() >= 4 && std::string_view(reinterpret_cast<const char*>(head->data()), 4) == "GGUF")
-    return load_gguf_model(path, options);
+  // Sniff the first bytes: GGUF files start with "GGUF", everything else is taken as llama2.c. Only
+  // 4 bytes are read: mapping the whole file here failed on a model larger than the address space
+  // even with mapping disabled (QUANTSCOPE_NO_MMAP=1), with a message about mapping.
+  if (file_starts_with(path, "GGUF")) return load_gguf_model(path, options);
   if (fs::path(path).filename() == "config.json" || fs::path(path).extension() == ".safetensors")
     return load_model(fs::path(path).parent_path().string(), options);
   return load_llama2c_model(path, options);

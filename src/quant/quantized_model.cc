@@ -239,12 +239,13 @@ void save_quantized_model(const Model& model, const std::string& dir, const nloh
   d["quantscope_version"] = build_version();
   d["commit"] = build_commit();
   if (!tokenizer_path.empty()) {
+    // Copied through AtomicFile: fs::copy_file left a truncated tokenizer under its final name when
+    // the disk filled up (and reported it as an I/O error).
     const fs::path src(tokenizer_path);
-    fs::copy_file(src, fs::path(dir) / src.filename(), fs::copy_options::overwrite_existing, ec);
-    if (ec) fail_input("{}: cannot copy the tokenizer into {} ({})", tokenizer_path, dir, ec.message());
+    write_file_atomic((fs::path(dir) / src.filename()).string(), read_text_file(src.string()));
     const fs::path cfg = src.parent_path() / "tokenizer_config.json";
     if (src.filename() == "tokenizer.json" && fs::exists(cfg))
-      fs::copy_file(cfg, fs::path(dir) / cfg.filename(), fs::copy_options::overwrite_existing, ec);
+      write_file_atomic((fs::path(dir) / cfg.filename()).string(), read_text_file(cfg.string()));
     d["tokenizer"] = src.filename().string();
   }
   // The description is written last: a directory without it is not a quantized model.
@@ -352,7 +353,7 @@ std::unique_ptr<Model> load_quantized_model(const std::string& dir, const LoadOp
   nlohmann::json d;
   try {
     d = nlohmann::json::parse(read_text_file(desc_path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
     fail_input("{}: not valid JSON ({})", desc_path, e.what());
   }
   if (!d.is_object() || d.value("format", "") != "quantscope-quantized")

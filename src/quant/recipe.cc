@@ -258,7 +258,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   r.source = source;
   try {
     r.json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
     fail_input("{}: not valid JSON ({})", source, e.what());
   }
   if (!r.json.is_object()) fail_input("{}: a recipe is a JSON object", source);

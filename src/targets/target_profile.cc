@@ -115,7 +115,7 @@ TargetProfile parse_target_profile(const std::string& text, const std::string& s
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
     fail_input("{}: not valid JSON ({})", source, e.what());
   }
   TargetProfile t;

@@ -580,7 +580,7 @@ HfBpeTokenizer::HfBpeTokenizer(std::string_view json_text, const std::string& na
   json root;
   try {
     root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
     fail_input("{}: not valid JSON: {}", name, e.what());
   }
   try {
@@ -636,7 +636,7 @@ void HfBpeTokenizer::apply_tokenizer_config(const std::string& path) {
   json root;
   try {
     root = json::parse(read_text_file(path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
     fail_input("{}: not valid JSON: {}", path, e.what());
   }
   if (!root.is_object()) fail_input("{}: expected a JSON object", path);
