@@ -7,11 +7,14 @@ corrupt inputs the unit tests hand-craft (truncations, wrong lengths, JSON the t
 parsers). Every seed is kept small: a fuzzer mutates bytes, it does not need whole checkpoints.
 Re-running rewrites the same files (random tensors come from a fixed seed).
 """
+import argparse
 import json
 import random
 import re
 import struct
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,7 +222,58 @@ def seed_json():
         put("task_jsonl", "blimp_head.jsonl", b"".join(blimp[0].read_bytes().splitlines(True)[:5]))
 
 
+# --- study specs and results stores ---------------------------------------------------------------
+# fuzz_study_spec creates model.bin, tok.bin, text.txt, blimp/ and r.json beside the spec it parses;
+# the bundled studies are rewritten to name those, so their paths resolve and the fields after them are
+# reached.
+def study_for_fuzzer(spec):
+    spec["models"] = ["model.bin"] * len(spec.get("models", []))
+    if "tokenizer" in spec:
+        spec["tokenizer"] = "tok.bin"
+    if "calibration" in spec:
+        spec["calibration"]["files"] = ["text.txt"] * len(spec["calibration"].get("files", []))
+    if "files" in spec.get("recipes", {}):
+        spec["recipes"]["files"] = ["r.json"] * len(spec["recipes"]["files"])
+    for t in spec.get("tasks", []):
+        if "text" in t:
+            t["text"] = "text.txt"
+        if "path" in t:
+            t["path"] = "blimp" if t.get("kind") == "blimp" else "text.txt"
+    return spec
+
+
+def seed_study(quantscope):
+    for f in sorted((ROOT / "studies").glob("*.json")):
+        spec = study_for_fuzzer(json.loads(f.read_text()))
+        put("study_spec", f.name, json.dumps(spec, indent=1))
+    tiny = study_for_fuzzer(json.loads((ROOT / "studies/tiny.json").read_text()))
+    put("study_spec", "recipe_files.json", json.dumps({**tiny, "recipes": {"files": ["r.json"]}}))
+    put("study_spec", "bad_bits.json", json.dumps({**tiny, "recipes": {"grid": [{"methods": ["rtn"], "bits": ["W9A3"]}]}}))
+    put("study_spec", "missing_model.json", json.dumps({**tiny, "models": ["absent.bin"]}))
+    # A real store: the baseline cell of stories260K on the host, one small perplexity task.
+    if not quantscope or not Path(quantscope).exists():
+        print(f"results_store: no quantscope binary ({quantscope}); build it and pass --quantscope")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = {"name": "seed", "models": [str(ROOT / "data/stories260K.bin")], "tokenizer": str(ROOT / "data/tok512.bin"),
+                "seeds": [0], "baseline": True, "recipes": {"grid": []}, "targets": ["host"],
+                "tasks": [{"kind": "ppl", "text": str(ROOT / "data/tinystories-valid.txt"), "ctx": 32, "windows": 2}],
+                "threads": 1}
+        (Path(tmp) / "seed.json").write_text(json.dumps(spec))
+        db = Path(tmp) / "seed.db"
+        subprocess.run([quantscope, "study", "run", str(Path(tmp) / "seed.json"), "--db", str(db)], check=True,
+                       stdout=subprocess.DEVNULL)
+        put("results_store", "baseline_ppl.db", db.read_bytes())
+        put("results_store", "not_sqlite.db", b"SQLite format 2\0" + b"\0" * 84)
+        put("results_store", "empty.db", b"")
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quantscope", default=str(ROOT / "build/src/quantscope"),
+                    help="binary that writes the results-store seed (skipped when absent)")
+    a = ap.parse_args()
+    seed_study(a.quantscope)
     seed_safetensors()
     seed_gguf()
     seed_llama2c()

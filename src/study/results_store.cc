@@ -56,6 +56,10 @@ class Stmt {
     const int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
+    // A damaged file is bad input (exit 2, naming it); anything else (disk full, I/O) is the environment.
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
+      fail_input("{}: not a valid results store ({})", path_, sqlite3_errmsg(db_));
     fail_internal("{}: {}", path_, sqlite3_errmsg(db_));
   }
   std::string col_text(int i) const {
@@ -124,6 +128,18 @@ ResultsStore::ResultsStore(const std::string& path, bool read_only) : path_(path
     fail_input("{}: cannot open results store ({})", path, msg);
   }
   sqlite3_busy_timeout(db_, 30000);  // ms: a reader (results query) may hold the file briefly
+  // A constructor that throws never runs the destructor: the connection is closed here (found by
+  // fuzz_results_store as a leak on every file that is not a store).
+  try {
+    check_or_create_schema(read_only);
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+void ResultsStore::check_or_create_schema(bool read_only) {
   if (!read_only) {
     // WAL: readers never block the writer; synchronous=NORMAL is durable against a killed process
     // (only an OS crash can lose the last transactions), which is the failure a study must survive.
@@ -132,7 +148,7 @@ ResultsStore::ResultsStore(const std::string& path, bool read_only) : path_(path
     exec(kSchema);
   } else {
     Stmt s(db_, "SELECT count(*) FROM sqlite_master WHERE name='cells'", path_);
-    if (!s.step() || s.col_int(0) == 0) fail_input("{}: not a quantscope results store (no 'cells' table)", path);
+    if (!s.step() || s.col_int(0) == 0) fail_input("{}: not a quantscope results store (no 'cells' table)", path_);
   }
 }
 

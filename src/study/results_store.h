@@ -83,6 +83,7 @@ class ResultsStore {
   std::vector<std::vector<std::string>> query(const std::string& where, std::vector<std::string>* columns);
 
  private:
+  void check_or_create_schema(bool read_only);
   void exec(const char* sql);
   void insert_cell(const CellRecord& c);
   std::string path_;

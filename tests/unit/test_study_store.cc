@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -63,6 +64,32 @@ TEST(StudyStore, RoundTripAndNoSilentOverwrite) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][size_t(std::find(cols.begin(), cols.end(), "key") - cols.begin())], "k2");
   EXPECT_THROW(s.query("1; DROP TABLE cells", &cols), InputError);  // one statement only
+}
+
+// A store damaged on disk (a page overwritten) is bad input naming the file, never an internal error.
+TEST(StudyStore, CorruptFileIsBadInput) {
+  test::TempDir tmp;
+  const std::string db = tmp.file("r.db");
+  {
+    ResultsStore s(db);
+    for (int i = 0; i < 200; ++i) s.put_cell(cell("k" + std::to_string(i), 10.0 + i), false);
+  }  // closing checkpoints the WAL into r.db
+  {
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0, std::ios::end);
+    const auto size = static_cast<int64_t>(f.tellp());
+    ASSERT_GT(size, 4 * 4096);  // several pages, so the header page stays readable
+    f.seekp(2 * 4096);
+    const std::string garbage(2 * 4096, '\xA5');
+    f.write(garbage.data(), std::streamsize(garbage.size()));
+  }
+  try {
+    ResultsStore s(db, true);
+    s.cells();
+    FAIL() << "a damaged store was read without an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("r.db"), std::string::npos) << e.what();
+  }
 }
 
 TEST(StudyStore, ForceReplaces) {
