@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-600}
-ALL_TARGETS="gguf safetensors safetensors_index llama2c llama2c_tokenizer tokenizer_json recipe sentencepiece hf_config task_jsonl study_spec results_store"
+ALL_TARGETS="gguf safetensors safetensors_index llama2c llama2c_tokenizer tokenizer_json recipe sentencepiece hf_config task_jsonl study_spec results_store ascend_v1"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 B=build-fuzz
 
@@ -25,6 +25,7 @@ max_len() {
     llama2c) echo 32768 ;;
     safetensors | llama2c_tokenizer | sentencepiece) echo 16384 ;;
     safetensors_index | task_jsonl | results_store) echo 8192 ;;
+    ascend_v1) echo 16384 ;;
     *) echo 4096 ;;
   esac
 }

@@ -268,12 +268,53 @@ def seed_study(quantscope):
         put("results_store", "empty.db", b"")
 
 
+# --- AscendV1 ----------------------------------------------------------------------------------------
+# A tiny openPangu-Embedded (2 layers, hidden 32, random weights) quantized with every AscendV1 kind
+# (W8A8 static per tensor, W8A8_DYNAMIC, W4A16 per group of 16, C8 KV cache) and exported: its config
+# and weights become fuzz/ascend_v1_base/ (fixed), its description the seed fuzz_ascend_v1 mutates.
+ASCEND_RECIPE = {
+    "default": {"method": "rtn", "w_bits": 8, "granularity": "channel", "symmetric": True, "a_bits": 8,
+                "a_granularity": "tensor"},
+    "overrides": [{"match": "lm_head", "scheme": {"method": "none"}},
+                  {"match": "mlp_down", "scheme": {"a_bits": 8, "a_granularity": "token"}},
+                  {"match": "mlp_up", "layers": [1],
+                   "scheme": {"a_bits": 0, "w_bits": 4, "granularity": "group", "group_size": 16}}],
+    "kv_cache": {"bits": 8, "granularity": "channel"},
+}
+
+
+def seed_ascend_v1(quantscope):
+    if not quantscope or not Path(quantscope).exists():
+        print(f"ascend_v1: no quantscope binary ({quantscope}); build it and pass --quantscope")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        run = lambda *args: subprocess.run([quantscope, *map(str, args)], check=True, stdout=subprocess.DEVNULL)
+        run("synth", "--arch", "openpangu-embedded-1b", "--layers", 2, "--hidden", 32, "--heads", 2, "--kv-heads", 1,
+            "--intermediate", 64, "--vocab", 512, "--out", t / "src")
+        (t / "r.json").write_text(json.dumps(ASCEND_RECIPE))
+        run("quantize", t / "src", "--recipe", t / "r.json", "--calib", ROOT / "data/tinystories-valid.txt",
+            "--tokenizer", ROOT / "data/tok512.bin", "--out", t / "q")
+        run("export", "--format", "ascend-v1", t / "q", "--out", t / "av")
+        base = ROOT / "fuzz" / "ascend_v1_base"
+        base.mkdir(exist_ok=True)
+        for name in ("config.json", "quant_model_weights.safetensors"):
+            (base / name).write_bytes((t / "av" / name).read_bytes())
+        desc = (t / "av" / "quant_model_description.json").read_bytes()
+        put("ascend_v1", "exported.json", desc)
+        d = json.loads(desc)
+        d["model.layers.0.self_attn.q_proj.weight"] = "W4A4"
+        put("ascend_v1", "unknown_type.json", json.dumps(d))
+        put("ascend_v1", "truncated.json", desc[: len(desc) // 2])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quantscope", default=str(ROOT / "build/src/quantscope"),
                     help="binary that writes the results-store seed (skipped when absent)")
     a = ap.parse_args()
     seed_study(a.quantscope)
+    seed_ascend_v1(a.quantscope)
     seed_safetensors()
     seed_gguf()
     seed_llama2c()
