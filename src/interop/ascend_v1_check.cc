@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/json_document.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/safetensors.h"
@@ -33,11 +34,7 @@ AscendV1Contents open_ascend_v1(const std::string& dir) {
   AscendV1Contents a;
   a.dir = dir;
   const std::string dpath = dir + "/" + kAscendDescriptionFile;
-  try {
-    a.desc = json::parse(read_text_file(dpath));
-  } catch (const json::parse_error& e) {
-    fail_input("{}: not valid JSON ({})", dpath, e.what());
-  }
+  a.desc = parse_json_document(read_text_file(dpath), dpath);
   if (!a.desc.is_object()) fail_input("{}: expected a JSON object", dpath);
   a.config = read_hf_config(dir + "/config.json");
   const fs::path single = fs::path(dir) / kAscendWeightsFile, index = fs::path(dir) / kAscendWeightsIndex;
@@ -51,12 +48,7 @@ AscendV1Contents open_ascend_v1(const std::string& dir) {
     return a;
   }
   if (!fs::exists(index, ec)) fail_input("{}: neither {} nor {}", dir, kAscendWeightsFile, kAscendWeightsIndex);
-  json idx;
-  try {
-    idx = json::parse(read_text_file(index.string()));
-  } catch (const json::parse_error& e) {
-    fail_input("{}: not valid JSON ({})", index.string(), e.what());
-  }
+  const json idx = parse_json_document(read_text_file(index.string()), index.string());
   if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
     fail_input("{}: field 'weight_map' missing or not an object", index.string());
   std::set<std::string> shards;

@@ -1,4 +1,5 @@
 #include "core/build_info.h"
+#include "core/json_document.h"
 #include "interop/ascend_v1_export.h"
 
 #include <fmt/format.h>
@@ -126,11 +127,7 @@ void add_quantized(Writer& wr, const std::string& weight_name, const QuantizedLi
 json quantized_dir_description(const std::string& path) {
   const std::string p = path + "/" + kQuantDescriptionFile;
   if (!fs::exists(p)) return json::object();
-  try {
-    return json::parse(read_text_file(p));
-  } catch (const json::parse_error& e) {
-    fail_input("{}: not valid JSON ({})", p, e.what());
-  }
+  return parse_json_document(read_text_file(p), p);
 }
 
 // The source model's config.json without quantization_config, else one written from the config.

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "core/json_document.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 
@@ -180,17 +181,7 @@ double float_for_json(float v) { return std::strtod(fmt::format("{}", v).c_str()
 }  // namespace
 
 ModelConfig parse_hf_config(const std::string& json_text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    auto pos = what.find("] ");
-    if (pos != std::string::npos) what = what.substr(pos + 2);
-    fail_input("{}: byte {}: invalid JSON: {}", source, e.byte > 0 ? e.byte - 1 : 0, what);
-  } catch (const json::exception& e) {  // out_of_range: a number that overflows a double (1e999)
-    fail_input("{}: invalid JSON: {}", source, e.what());
-  }
+  const json j = parse_json_document(json_text, source);
   if (!j.is_object()) fail_input("{}: byte 0: expected a JSON object, got {}", source, j.type_name());
   const Fields f(j, source);
 

@@ -1,4 +1,5 @@
 #include "core/build_info.h"
+#include "core/json_document.h"
 #include "quant/quantized_model.h"
 
 #include <filesystem>
@@ -350,12 +351,7 @@ KVCacheQuant load_kv_cache(const nlohmann::json& j, const TensorSet& ts, const M
 
 std::unique_ptr<Model> load_quantized_model(const std::string& dir, const LoadOptions& options) {
   const std::string desc_path = dir + "/" + kQuantDescriptionFile;
-  nlohmann::json d;
-  try {
-    d = nlohmann::json::parse(read_text_file(desc_path));
-  } catch (const nlohmann::json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
-    fail_input("{}: not valid JSON ({})", desc_path, e.what());
-  }
+  const nlohmann::json d = parse_json_document(read_text_file(desc_path), desc_path);
   if (!d.is_object() || d.value("format", "") != "quantscope-quantized")
     fail_input("{}: field 'format' must be \"quantscope-quantized\"", desc_path);
   if (d.value("format_version", 0) != 1) fail_input("{}: unsupported format_version (expected 1)", desc_path);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/json_document.h"
 #include "core/error.h"
 #include "formats/json_fields.h"
 #include "core/mapped_file.h"
@@ -256,11 +257,7 @@ KVCacheQuant parse_kv_cache(const nlohmann::json& v, const std::string& where) {
 Recipe parse_recipe(const std::string& text, const std::string& source) {
   Recipe r;
   r.source = source;
-  try {
-    r.json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
-    fail_input("{}: not valid JSON ({})", source, e.what());
-  }
+  r.json = parse_json_document(text, source);
   if (!r.json.is_object()) fail_input("{}: a recipe is a JSON object", source);
   for (const auto& [key, v] : r.json.items()) {
     if (key == "default") {

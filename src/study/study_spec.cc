@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/json_document.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "eval/mc_task.h"
@@ -63,12 +64,7 @@ class SpecReader {
   }
 
   StudySpec parse(const std::string& text) {
-    json j;
-    try {
-      j = json::parse(text);
-    } catch (const json::parse_error& e) {
-      fail_input("{}: not valid JSON ({})", path_, e.what());
-    }
+    const json j = parse_json_document(text, path_);
     require_known_fields(j, path_,
                          {"name", "description", "models", "tokenizer", "calibration", "seeds", "baseline", "recipes",
                           "targets", "tasks", "threads"});

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json_document.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/json_fields.h"
@@ -112,12 +113,7 @@ DType TargetProfile::weight_scale_dtype_for(DType act, DType recipe_scale_dtype)
 }
 
 TargetProfile parse_target_profile(const std::string& text, const std::string& source) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
-    fail_input("{}: not valid JSON ({})", source, e.what());
-  }
+  const json doc = parse_json_document(text, source);
   TargetProfile t;
   t.file = source;
   std::map<std::string, Reader> f = {

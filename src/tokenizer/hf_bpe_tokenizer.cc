@@ -10,6 +10,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include "core/json_document.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "tokenizer/utf8.h"
@@ -577,12 +578,7 @@ HfBpeTokenizer::HfBpeTokenizer(const std::string& path) : HfBpeTokenizer(read_te
 
 HfBpeTokenizer::HfBpeTokenizer(std::string_view json_text, const std::string& name) : impl_(std::make_unique<Impl>()) {
   impl_->source = name;
-  json root;
-  try {
-    root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
-    fail_input("{}: not valid JSON: {}", name, e.what());
-  }
+  const json root = parse_json_document(json_text, name);
   try {
     impl_->parse(root);
   } catch (const json::exception& e) {  // a field of an unexpected type that the checks above missed
@@ -633,12 +629,7 @@ int HfBpeTokenizer::eos_id() const { return impl_->eos; }
 std::string HfBpeTokenizer::source() const { return impl_->source; }
 
 void HfBpeTokenizer::apply_tokenizer_config(const std::string& path) {
-  json root;
-  try {
-    root = json::parse(read_text_file(path));
-  } catch (const json::exception& e) {  // json::exception, not only parse_error: a number that overflows a double (1e999) is an out_of_range.
-    fail_input("{}: not valid JSON: {}", path, e.what());
-  }
+  const json root = parse_json_document(read_text_file(path), path);
   if (!root.is_object()) fail_input("{}: expected a JSON object", path);
   const auto resolve = [&](const char* key, int& target) {
     const json& v = field_of(root, key);

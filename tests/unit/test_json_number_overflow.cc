@@ -2,6 +2,8 @@
 // parse_error; the parsers caught only parse_error, so the exception escaped as an internal error
 // (exit 1, "terminate" under the fuzzers). Found by fuzz/fuzz_tokenizer_json and fuzz/fuzz_recipe;
 // their inputs are in fuzz/regressions/ and replayed here, with a minimal case for every JSON parser.
+// The study spec and the AscendV1 readers still had the narrow catch (found again by fuzz_study_spec);
+// every whole-document parse now goes through parse_json_document (formats/json_fields).
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -12,10 +14,13 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/json_document.h"
 #include "formats/safetensors.h"
+#include "interop/ascend_v1_check.h"
 #include "model/hf_config.h"
 #include "quant/quantized_model.h"
 #include "quant/recipe.h"
+#include "study/study_spec.h"
 #include "targets/target_profile.h"
 #include "test_util.h"
 #include "tokenizer/hf_bpe_tokenizer.h"
@@ -50,19 +55,32 @@ TEST(JsonNumberOverflow, FuzzerInputsAreInputErrors) {
   const std::string recipe = slurp(test::source_path("fuzz/regressions/recipe/number-overflow-86a26fa9"));
   ASSERT_FALSE(recipe.empty());
   EXPECT_NE(input_error([&] { parse_recipe(recipe, "r.json"); }).find("r.json: not valid JSON"), std::string::npos);
+  const std::string study = slurp(test::source_path("fuzz/regressions/study_spec/number-overflow-102509f4"));
+  ASSERT_FALSE(study.empty());
+  EXPECT_NE(input_error([&] { parse_study_spec(study, "s.json"); }).find("s.json: not valid JSON"), std::string::npos);
+}
+
+TEST(JsonNumberOverflow, SyntaxErrorsNameTheByte) {
+  EXPECT_NE(input_error([&] { parse_json_document(R"({"a": [1, 2,, 3]})", "x.json"); }).find("x.json: not valid JSON (byte 12"),
+            std::string::npos);
 }
 
 TEST(JsonNumberOverflow, EveryJsonParserNamesTheFile) {
   const std::string doc = R"({"x": 1e999})";
   EXPECT_NE(input_error([&] { parse_recipe(doc, "r.json"); }).find("r.json: not valid JSON"), std::string::npos);
-  EXPECT_NE(input_error([&] { parse_hf_config(doc, "config.json"); }).find("config.json: invalid JSON"),
+  EXPECT_NE(input_error([&] { parse_hf_config(doc, "config.json"); }).find("config.json: not valid JSON"),
             std::string::npos);
   EXPECT_NE(input_error([&] { HfBpeTokenizer t(doc, "tokenizer.json"); }).find("tokenizer.json: not valid JSON"),
             std::string::npos);
   EXPECT_NE(input_error([&] { parse_target_profile(doc, "t.json"); }).find("t.json: not valid JSON"),
             std::string::npos);
 
+  EXPECT_NE(input_error([&] { parse_study_spec(doc, "s.json"); }).find("s.json: not valid JSON"), std::string::npos);
+
   TempDir dir;
+  std::ofstream(dir.file("quant_model_description.json")) << doc;  // an AscendV1 directory's description
+  EXPECT_NE(input_error([&] { open_ascend_v1(dir.path()); }).find("quant_model_description.json: not valid JSON"),
+            std::string::npos);
   {
     // A safetensors file whose header is the document: u64 length, then the JSON.
     std::ofstream f(dir.file("m.safetensors"), std::ios::binary);
