@@ -30,6 +30,7 @@ MODEL = ROOT / "data/stories260K.bin"
 TOK = ROOT / "data/tok512.bin"
 HF = ROOT / "tests/fixtures/reference/llama_fp32"
 GGUF_SEED = ROOT / "fuzz/corpus/gguf/llama_plain.gguf"
+STORE_SEED = ROOT / "fuzz/corpus/results_store/baseline_ppl.db"
 TIMEOUT = 60
 RTN_W4 = {"default": {"method": "rtn", "w_bits": 4, "granularity": "group", "group_size": 32}}
 
@@ -94,6 +95,14 @@ def sparse_llama2c(d, name):
 
 def make_fifo(d, name):
     os.mkfifo(d / name)
+
+
+def tiny_study():
+    """One baseline cell of stories260K on the host, a small perplexity task."""
+    return {"name": "tiny", "models": [str(MODEL)], "tokenizer": str(TOK), "seeds": [0], "baseline": True,
+            "recipes": {"grid": []}, "targets": ["host"],
+            "tasks": [{"kind": "ppl", "text": str(ROOT / "data/tinystories-valid.txt"), "ctx": 32, "windows": 2}],
+            "threads": 1}
 
 
 def cases():
@@ -166,6 +175,21 @@ def cases():
     add("calibration text empty", "bad input",
         lambda d: (copy_model(d), write(d, "r.json", {"default": {"method": "gptq", "w_bits": 4}}), write(d, "c.txt", "")),
         "quantize model.bin --recipe r.json --calib c.txt --out q", outputs=("q",))
+    # study specs, results stores, AscendV1 directories
+    add("study spec with a number that overflows a double", "bad input",
+        lambda d: write(d, "s.json", '{"name": 66e666666666666666}'), "study plan s.json")
+    add("results store not SQLite", "bad input", lambda d: write(d, "s.db", "not a database, just text\n" * 200),
+        "results query s.db")
+    add("results store damaged (pages 2-3 overwritten)", "bad input",
+        lambda d: (shutil.copy(STORE_SEED, d / "s.db"), patch(d / "s.db", 4096, b"\xa5" * 8192)), "results query s.db")
+    add("AscendV1 description with a number that overflows a double", "bad input",
+        lambda d: (shutil.copytree(ROOT / "fuzz/ascend_v1_base", d / "av"),
+                   write(d / "av", "quant_model_description.json", '{"model_quant_type": 1e999}')), "inspect av")
+    add("AscendV1 description entry of an unknown type", "bad input",
+        lambda d: (shutil.copytree(ROOT / "fuzz/ascend_v1_base", d / "av"),
+                   write(d / "av", "quant_model_description.json",
+                         {**json.loads((ROOT / "fuzz/corpus/ascend_v1/exported.json").read_text()),
+                          "model.layers.0.self_attn.q_proj.weight": "W4A4"})), "inspect av")
     # missing and unreadable files
     add("model file missing", "bad input", lambda d: None, "info nothing.bin")
     add("recipe file missing", "bad input", lambda d: copy_model(d), "recipe check none.json model.bin")
@@ -196,6 +220,9 @@ def cases():
     add("file size limit (ulimit -f 64 KiB) while writing the quantized model", "fault",
         lambda d: (copy_model(d), write(d, "r.json", RTN_W4)), "quantize model.bin --recipe r.json --out q",
         outputs=("q",), rlimits={resource.RLIMIT_FSIZE: 64 * 1024})
+    add("disk full: 16 KiB tmpfs for the results store", "fault",
+        lambda d: (write(d, "s.json", tiny_study()), mount_tmpfs(d / "mnt", 16 * 1024)),
+        "study run s.json --db mnt/s.db", outputs=("mnt/s.db",), needs_root=True)
     add("disk full: logits .npy", "fault",
         lambda d: (copy_model(d), mount_tmpfs(d / "mnt", 16 * 1024)),
         "logits model.bin --tokens 1,5,9,20,30,40,50,60 --out mnt/l.npy", outputs=("mnt/l.npy",), needs_root=True)

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fmt/format.h>
 #include <map>
 
@@ -29,13 +30,30 @@ CREATE VIEW IF NOT EXISTS results AS
   FROM cells c LEFT JOIN metrics m ON m.cell_key = c.key;
 )SQL";
 
+// A failed SQLite call, reported by what it means for the user: a damaged file is bad input (exit 2);
+// disk full, I/O errors and out of memory are the environment (exit 1, src/core/error.h); the rest
+// (an SQL error in a --where filter, a file that is not a store) is bad input.
+[[noreturn]] void fail_sqlite(int rc, const std::string& path, const std::string& msg) {
+  switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      fail_input("{}: not a valid results store ({})", path, msg);
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+      fail_internal("{}: {}", path, msg);
+    default:
+      fail_input("{}: {}", path, msg);
+  }
+}
+
 // A prepared statement that finalizes itself; errors name the store.
 class Stmt {
  public:
   Stmt(sqlite3* db, const std::string& sql, const std::string& path) : db_(db), path_(path) {
     const char* tail = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), int(sql.size()), &s_, &tail) != SQLITE_OK)
-      fail_input("{}: {} (in: {})", path, sqlite3_errmsg(db), sql);
+    if (const int rc = sqlite3_prepare_v2(db, sql.c_str(), int(sql.size()), &s_, &tail); rc != SQLITE_OK)
+      fail_sqlite(rc, path, fmt::format("{} (in: {})", sqlite3_errmsg(db), sql));
     while (tail && *tail && std::isspace(static_cast<unsigned char>(*tail))) ++tail;
     if (tail && *tail) fail_input("{}: one SQL statement expected, extra text: {}", path, tail);
   }
@@ -56,11 +74,10 @@ class Stmt {
     const int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    // A damaged file is bad input (exit 2, naming it); anything else (disk full, I/O) is the environment.
+    // A step that fails for an SQL reason (a constraint: a cell stored twice) is the program's error.
     const int primary = rc & 0xff;
-    if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
-      fail_input("{}: not a valid results store ({})", path_, sqlite3_errmsg(db_));
-    fail_internal("{}: {}", path_, sqlite3_errmsg(db_));
+    if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISUSE) fail_internal("{}: {}", path_, sqlite3_errmsg(db_));
+    fail_sqlite(rc, path_, sqlite3_errmsg(db_));
   }
   std::string col_text(int i) const {
     const unsigned char* t = sqlite3_column_text(s_, i);
@@ -120,6 +137,8 @@ CellRecord CellRecord::from_json(const nlohmann::json& j) {
 }
 
 ResultsStore::ResultsStore(const std::string& path, bool read_only) : path_(path) {
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path, ec);
   const int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -135,6 +154,10 @@ ResultsStore::ResultsStore(const std::string& path, bool read_only) : path_(path
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
+    // A store this call began (disk full while writing its schema) is removed, never left looking
+    // like an empty store; an existing one is left exactly as it was.
+    if (!read_only && !existed)
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
     throw;
   }
 }
@@ -150,16 +173,23 @@ void ResultsStore::check_or_create_schema(bool read_only) {
     Stmt s(db_, "SELECT count(*) FROM sqlite_master WHERE name='cells'", path_);
     if (!s.step() || s.col_int(0) == 0) fail_input("{}: not a quantscope results store (no 'cells' table)", path_);
   }
+  // SQLite only notices damage in the pages a query reads: a store with a damaged page that a
+  // query happens not to touch would answer from the rest, silently. quick_check reads every page
+  // (milliseconds for a store of thousands of cells) before anything is read or added.
+  Stmt check(db_, "PRAGMA quick_check(3)", path_);  // at most 3 rows: "*** in database main ***" and the first problems
+  std::string problems;
+  while (check.step()) problems += (problems.empty() ? "" : "; ") + check.col_text(0);
+  if (problems != "ok") fail_input("{}: not a valid results store (integrity check: {})", path_, problems);
 }
 
 ResultsStore::~ResultsStore() { sqlite3_close(db_); }
 
 void ResultsStore::exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
     const std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    fail_input("{}: {}", path_, msg);
+    fail_sqlite(rc, path_, msg);
   }
 }
 
