@@ -10,7 +10,8 @@
 # (fuzz/regressions/<t>/); new inputs go to build-fuzz/corpus/<t>/, findings (crash-*, leak-*,
 # timeout-*, oom-*) to build-fuzz/findings/<t>/, the full log to build-fuzz/logs/<t>.log. One line per
 # run is recorded in build-fuzz/fuzz-runs.tsv, from which scripts/make_fuzzing_table.py writes
-# docs/results/fuzzing.md. Exit status 1 when any run found something.
+# docs/results/fuzzing.md (FUZZ_RUNS=FILE records elsewhere, e.g. a CI smoke run that must not count
+# as a measured run). Exit status 1 when any run found something.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-600}
@@ -76,6 +77,6 @@ for t in $TARGETS; do
     "$t" "$ran" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$findings" "$rc"
   if [[ $rc -ne 0 ]]; then grep -m3 -E '^==[0-9]+==ERROR|runtime error|ALARM|deadly signal|out-of-memory' "$log" || true; fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$ran" "${execs:-0}" "${rate:-0}" "${cov:-0}" \
-    "${ft:-0}" "$findings" "$rc" "$commit" "$load_start" "$load_end" "$(date -u +%FT%TZ)" >>$B/fuzz-runs.tsv
+    "${ft:-0}" "$findings" "$rc" "$commit" "$load_start" "$load_end" "$(date -u +%FT%TZ)" >>"${FUZZ_RUNS:-$B/fuzz-runs.tsv}"
 done
 exit $found_any

@@ -35,7 +35,14 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
   // only ever sees the serialized proto.
   if (std::filesystem::is_directory(path)) fail_input("{}: is a directory, expected a SentencePiece .model file", path);
   const std::string bytes = read_text_file(path);
-  const auto status = processor_->LoadFromSerializedProto(bytes);
+  sentencepiece::util::Status status;
+  try {
+    status = processor_->LoadFromSerializedProto(bytes);
+  } catch (const std::exception& e) {
+    // The library reports most bad models by status, but its trie builder throws on some (a unigram
+    // model with an empty piece: "failed to insert key: zero-length key"; found by fuzz_sentencepiece).
+    fail_input("{}: not a valid SentencePiece model ({} bytes): {}", path, bytes.size(), e.what());
+  }
   if (!status.ok())
     fail_input("{}: not a valid SentencePiece model ({} bytes): {}", path, bytes.size(), status.ToString());
   if (processor_->GetPieceSize() <= 0) fail_input("{}: the SentencePiece model has no pieces", path);

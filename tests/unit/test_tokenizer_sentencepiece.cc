@@ -95,6 +95,12 @@ TEST(TokenizerSentencePiece, CorruptModelsNameTheFile) {
   expect_named_error(write("empty.model", ""));
   expect_named_error(dir.file("missing.model"));
   expect_named_error(dir.path());
+  // A unigram model with an empty piece: the library's trie builder throws instead of returning a
+  // status (found by fuzz_sentencepiece; the input is kept in fuzz/regressions/).
+  const std::string empty_piece =
+      read_text_file(test::source_path("fuzz/regressions/sentencepiece/empty-piece-darts-e373ac92"));
+  ASSERT_FALSE(empty_piece.empty());
+  expect_named_error(write("empty_piece.model", empty_piece));
 }
 
 }  // namespace
