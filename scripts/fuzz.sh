@@ -8,7 +8,8 @@
 #
 # Each run starts from the committed seeds (fuzz/corpus/<t>/) and the regression inputs
 # (fuzz/regressions/<t>/); new inputs go to build-fuzz/corpus/<t>/, findings (crash-*, leak-*,
-# timeout-*, oom-*) to build-fuzz/findings/<t>/, the full log to build-fuzz/logs/<t>.log. One line per
+# timeout-*, oom-*) to build-fuzz/findings/<t>/, the full log to build-fuzz/logs/<t>.log (FUZZ_LOGS=DIR
+# elsewhere). One line per
 # run is recorded in build-fuzz/fuzz-runs.tsv, from which scripts/make_fuzzing_table.py writes
 # docs/results/fuzzing.md (FUZZ_RUNS=FILE records elsewhere, e.g. a CI smoke run that must not count
 # as a measured run). Exit status 1 when any run found something.
@@ -52,10 +53,11 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OMP_NUM_THREADS=1
 commit=$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- src fuzz || echo "+dirty")
 found_any=0
-mkdir -p $B/logs
+LOGS=${FUZZ_LOGS:-$B/logs}
+mkdir -p "$LOGS"
 for t in $TARGETS; do
   mkdir -p $B/corpus/$t $B/findings/$t fuzz/regressions/$t
-  log=$B/logs/$t.log
+  log=$LOGS/$t.log
   before=$(ls $B/findings/$t | wc -l)
   load_start=$(cut -d' ' -f1 /proc/loadavg)
   start=$(date +%s)
@@ -69,13 +71,13 @@ for t in $TARGETS; do
   load_end=$(cut -d' ' -f1 /proc/loadavg)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2)
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2)
+  ft=$(grep -ao 'ft: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2)
   findings=$(($(ls $B/findings/$t | wc -l) - before))
   [[ $rc -ne 0 || $findings -ne 0 ]] && found_any=1
   printf '%-18s %5ss  execs %-10s %6s/s  cov %-6s ft %-6s findings %s (rc %s)\n' \
     "$t" "$ran" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$findings" "$rc"
-  if [[ $rc -ne 0 ]]; then grep -m3 -E '^==[0-9]+==ERROR|runtime error|ALARM|deadly signal|out-of-memory' "$log" || true; fi
+  if [[ $rc -ne 0 ]]; then grep -a -m3 -E '^==[0-9]+==ERROR|runtime error|ALARM|deadly signal|out-of-memory' "$log" || true; fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$ran" "${execs:-0}" "${rate:-0}" "${cov:-0}" \
     "${ft:-0}" "$findings" "$rc" "$commit" "$load_start" "$load_end" "$(date -u +%FT%TZ)" >>"${FUZZ_RUNS:-$B/fuzz-runs.tsv}"
 done

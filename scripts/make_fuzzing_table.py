@@ -61,6 +61,9 @@ def main():
               "`src/` and `fuzz/` (the fixes committed after it)."]
     short = [t for t, r in latest.items() if int(r["seconds"]) < 600]
     lines += ["", "Targets run for less than the 600 s the issue asks for: " + (", ".join(short) if short else "none") + "."]
+    notes = ROOT / "fuzz/run-notes.md"  # what the table alone does not explain, written by whoever ran them
+    if notes.exists():
+        lines += ["", "## Notes on the runs", "", notes.read_text().rstrip("\n")]
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {a.out}")
