@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -15,7 +16,9 @@
 #include "eval/mc_scoring.h"
 #include "eval/open_model.h"
 #include "eval/perplexity.h"
+#include "model/activation_storage.h"
 #include "quant/quantize_job.h"
+#include "quant/quantized_linear.h"
 #include "quant/quantized_model.h"
 
 namespace quantscope {
@@ -33,6 +36,24 @@ std::string host_name() {
 std::string temp_sibling(const std::string& final) {
   std::random_device rd;
   return fmt::format("{}.tmp-{}-{:08x}", final, getpid(), rd());
+}
+
+// A measured result that is not a number (W4A4 overflowing, say) is a finding, not a blank: the
+// cell says which metrics and where the first non-finite value appeared, so no results table shows
+// a NaN without its reason.
+std::string non_finite_note(const std::vector<Metric>& metrics, const std::optional<ActivationOverflow>& overflow) {
+  std::string names;
+  for (const Metric& m : metrics)
+    if (!std::isfinite(m.value)) names += (names.empty() ? "" : ", ") + m.name;
+  if (names.empty()) return "";
+  std::string note = "non-finite " + names;
+  if (overflow)
+    note += fmt::format("; first activation overflow to inf at layer {} {} (token {}, feature {}, value {:g})",
+                        overflow->layer, overflow->where, overflow->token, overflow->feature, overflow->value);
+  if (const auto e = first_non_finite())
+    note += fmt::format("; first non-finite value: {} of {} at token {}, feature {} ({})", e->where, e->tensor, e->token,
+                        e->feature, e->value);
+  return note;
 }
 
 PplOptions ppl_options(const StudyTask& t, const ModelConfig& cfg) {
@@ -161,6 +182,7 @@ CellRecord CellRunner::run(const StudyCell& cell) {
   CellRecord r = base_record(cell);
   const std::string protocol = task.protocol_description();
   Forward fwd(*m.model);
+  reset_non_finite();
   if (task.kind == "ppl") {
     const PplResult p = perplexity(fwd, token_stream(cell, m.require_tokenizer()), m.model->config.bos_id,
                                    ppl_options(task, m.model->config));
@@ -185,6 +207,7 @@ CellRecord CellRunner::run(const StudyCell& cell) {
     if (res.report_acc_norm) r.metrics.push_back({"acc_norm", res.acc_norm.mean, res.acc_norm.se, res.n, protocol});
   }
   r.status = "done";
+  r.reason = non_finite_note(r.metrics, m.model->activations.first_overflow());
   r.provenance.started = started;
   r.provenance.ended = utc_now();
   r.provenance.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -84,6 +84,11 @@ class Stmt {
     return t ? reinterpret_cast<const char*>(t) : "";
   }
   double col_real(int i) const { return sqlite3_column_double(s_, i); }
+  // SQLite stores a NaN bound as REAL as NULL (infinities it keeps): a metric's NULL reads back as NaN,
+  // never as the 0.0 sqlite3_column_double would return.
+  double col_metric(int i) const {
+    return sqlite3_column_type(s_, i) == SQLITE_NULL ? std::nan("") : sqlite3_column_double(s_, i);
+  }
   int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
   int columns() const { return sqlite3_column_count(s_); }
   std::string column_name(int i) const { return sqlite3_column_name(s_, i); }
@@ -96,6 +101,24 @@ class Stmt {
 
 bool same_double(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
+// JSON has no NaN or infinity (nlohmann writes null, which reads back as an error): the MPI messages
+// carry them as the strings "nan", "inf", "-inf".
+nlohmann::json metric_json(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+double metric_from_json(const nlohmann::json& j) {
+  if (j.is_string()) {
+    const std::string s = j.get<std::string>();
+    if (s == "nan") return std::nan("");
+    if (s == "inf") return HUGE_VAL;
+    if (s == "-inf") return -HUGE_VAL;
+    fail_internal("cell record message: '{}' is not a number", s);
+  }
+  return j.get<double>();
+}
+
 }  // namespace
 
 bool Metric::operator==(const Metric& o) const {
@@ -106,7 +129,8 @@ bool Metric::operator==(const Metric& o) const {
 nlohmann::json CellRecord::to_json() const {
   nlohmann::json m = nlohmann::json::array();
   for (const auto& x : metrics)
-    m.push_back({{"name", x.name}, {"value", x.value}, {"error", x.error}, {"count", x.count}, {"protocol", x.protocol}});
+    m.push_back({{"name", x.name}, {"value", metric_json(x.value)}, {"error", metric_json(x.error)}, {"count", x.count},
+                 {"protocol", x.protocol}});
   const auto& p = provenance;
   return {{"key", key},         {"run_id", run_id}, {"study", study},   {"model", model},
           {"model_hash", model_hash}, {"recipe", recipe}, {"recipe_json", recipe_json}, {"quant_key", quant_key},
@@ -126,7 +150,8 @@ CellRecord CellRecord::from_json(const nlohmann::json& j) {
     c.quant_key = j.at("quant_key"), c.seed = j.at("seed"), c.target = j.at("target"), c.task = j.at("task");
     c.status = j.at("status"), c.reason = j.at("reason");
     for (const auto& m : j.at("metrics"))
-      c.metrics.push_back({m.at("name"), m.at("value"), m.at("error"), m.at("count"), m.at("protocol")});
+      c.metrics.push_back({m.at("name"), metric_from_json(m.at("value")), metric_from_json(m.at("error")), m.at("count"),
+                           m.at("protocol")});
     const auto& p = j.at("provenance");
     c.provenance = {p.at("command_line"), p.at("commit"), p.at("version"), p.at("host"), p.at("rank"),
                     p.at("started"),      p.at("ended"),  p.at("wall_s"),  p.at("peak_rss_bytes")};
@@ -272,7 +297,7 @@ std::vector<CellRecord> ResultsStore::cells() {
     while (s.step()) {
       auto it = at.find(s.col_text(0));
       if (it != at.end())
-        out[it->second].metrics.push_back({s.col_text(1), s.col_real(2), s.col_real(3), s.col_int(4), s.col_text(5)});
+        out[it->second].metrics.push_back({s.col_text(1), s.col_metric(2), s.col_metric(3), s.col_int(4), s.col_text(5)});
     }
   }
   {

@@ -55,6 +55,7 @@ std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r,
   } else if (!r.metrics.empty()) {
     const Metric& m = r.metrics.front();
     what = fmt::format("{} {:.6g} +/- {:.3g} ({:.2f} s)", m.name, m.value, m.error, r.provenance.wall_s);
+    if (!r.reason.empty()) what += " — " + r.reason;  // non-finite: which metric and where
   }
   const double left = done > 0 ? elapsed_s / double(done) * double(total - done) : 0;
   return fmt::format("[{}/{} {} ~{} left] {} | {} | {}: {}", done, total, minutes(elapsed_s), minutes(left), r.recipe,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "model/synth.h"
 #include "study/results_store.h"
 #include "study/study_plan.h"
 #include "test_util.h"
@@ -240,6 +242,55 @@ TEST(StudySlurm, ArrayAndMergeScripts) {
   EXPECT_NE(merge.find("results merge '" + t.file("s.db") + "'"), std::string::npos) << merge;
   EXPECT_NE(submit.find("--dependency=afterok:"), std::string::npos) << submit;
   EXPECT_EQ(test::run_cli("study slurm " + tiny() + " --db x.db --tasks 0").exit_code, 2);
+}
+
+// A cell whose metric is not finite says why: the fp16 target overflows on the outlier model (layer 0
+// SwiGLU, as TargetRun.Fp16OverflowsWhereBf16DoesNot finds directly), and the cell's reason names the
+// metrics and that first overflow; the bf16 target's cell of the same model has no such note.
+TEST(StudyNonFinite, OverflowNamedInTheCell) {
+  test::TempDir dir;
+  SynthOptions so;
+  so.arch = "openpangu-embedded-1b";
+  so.layers = 4;
+  so.hidden = 128;
+  so.heads = 4;
+  so.kv_heads = 2;
+  so.intermediate = 256;
+  so.vocab = 512;
+  so.outlier_channels = 2;
+  so.outlier_scale = 1000.0f;
+  write_synthetic_checkpoint(so, dir.file("model"));
+  const nlohmann::json spec = {
+      {"name", "nonfinite"},
+      {"models", {dir.file("model")}},
+      {"tokenizer", test::source_path("data/tok512.bin")},
+      {"seeds", {0}},
+      {"baseline", true},
+      {"recipes", {{"grid", nlohmann::json::array()}}},
+      {"targets", {"ascend-310p", "ascend-910b1"}},
+      {"tasks", {{{"kind", "ppl"}, {"text", test::source_path("data/tinystories-valid.txt")}, {"ctx", 64}, {"windows", 2}}}},
+      {"threads", 1}};
+  std::ofstream(dir.file("s.json")) << spec.dump();
+  const auto r = test::run_cli("study run " + dir.file("s.json") + " --db " + dir.file("s.db") + " -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int checked = 0;
+  for (const auto& c : ResultsStore(dir.file("s.db"), true).cells()) {
+    ASSERT_EQ(c.status, "done");
+    const Metric* ppl = nullptr;
+    for (const auto& m : c.metrics)
+      if (m.name == "ppl") ppl = &m;
+    ASSERT_NE(ppl, nullptr);
+    if (c.target == "ascend-310p") {
+      EXPECT_FALSE(std::isfinite(ppl->value));
+      EXPECT_NE(c.reason.find("non-finite ppl"), std::string::npos) << c.reason;
+      EXPECT_NE(c.reason.find("first activation overflow to inf at layer 0 swiglu"), std::string::npos) << c.reason;
+    } else {
+      EXPECT_TRUE(std::isfinite(ppl->value));
+      EXPECT_EQ(c.reason, "");
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -90,6 +91,34 @@ TEST(StudyStore, CorruptFileIsBadInput) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("r.db"), std::string::npos) << e.what();
   }
+}
+
+// A non-finite metric (W4A4 overflowing) survives the store and the MPI message as itself: SQLite
+// keeps a NaN as NULL, which must read back as NaN (not 0), and JSON has no NaN or infinity at all.
+TEST(StudyStore, NonFiniteMetricsRoundTrip) {
+  test::TempDir tmp;
+  CellRecord c = cell("k1", 10.0);
+  c.metrics[0].value = std::numeric_limits<double>::infinity();
+  c.metrics[0].error = std::nan("");
+  c.metrics[1].value = std::nan("");
+  c.metrics[1].error = -std::numeric_limits<double>::infinity();
+  c.reason = "non-finite ppl, mean_nll";
+  {
+    ResultsStore s(tmp.file("r.db"));
+    s.put_cell(c, false);
+  }
+  const auto cells = ResultsStore(tmp.file("r.db"), true).cells();
+  ASSERT_EQ(cells.size(), 1u);
+  auto want = c.metrics;
+  std::swap(want[0], want[1]);  // read back sorted by name
+  EXPECT_EQ(cells[0].metrics, want);  // Metric::operator== takes NaN == NaN
+  EXPECT_TRUE(std::isnan(cells[0].metrics[0].value));
+  EXPECT_TRUE(std::isinf(cells[0].metrics[1].value));
+  EXPECT_EQ(cells[0].reason, c.reason);
+  const CellRecord back = CellRecord::from_json(nlohmann::json::parse(c.to_json().dump()));
+  EXPECT_EQ(back.metrics, c.metrics);
+  EXPECT_TRUE(std::isnan(back.metrics[1].value));
+  EXPECT_EQ(back.metrics[1].error, -std::numeric_limits<double>::infinity());
 }
 
 TEST(StudyStore, ForceReplaces) {
