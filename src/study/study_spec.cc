@@ -59,7 +59,12 @@ class SpecReader {
     fs::path p(s);
     if (p.is_relative()) p = base_ / p;
     p = p.lexically_normal();
-    if (!fs::exists(p)) fail_input("{}: '{}' does not exist (relative paths are from {})", where(field), s, base_.string());
+    // The error_code overload: a name the file system refuses outright (too long, say) is bad input too,
+    // not a filesystem_error escaping (found by fuzz_study_spec).
+    std::error_code ec;
+    if (!fs::exists(p, ec))
+      fail_input("{}: '{}' does not exist (relative paths are from {}{})", where(field), s, base_.string(),
+                 ec ? "; " + ec.message() : std::string());
     return p.string();
   }
 

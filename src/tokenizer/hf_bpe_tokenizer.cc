@@ -300,8 +300,18 @@ struct HfBpeTokenizer::Impl {
     encode_segment(segment_start, text.size());
   }
 
-  void set_token(int id, const std::string& token, const std::string& field) {
+  // Ids index a dense table, so an id far beyond the number of entries is not a vocabulary but a
+  // request for gigabytes (found by fuzz_tokenizer_json: one id of ~1.2e9 asked for 43 GB). Real
+  // tokenizers number their entries 0..N-1 with at most a few holes; the slack allows those.
+  int64_t id_limit = 0;
+  int checked_id(int64_t id, const std::string& field) const {
     if (id < 0) fail(field, fmt::format("negative id {}", id));
+    if (id >= id_limit)
+      fail(field, fmt::format("id {} is far beyond the {} tokens the file defines (ids must be dense)", id,
+                              (id_limit - 1024) / 2));
+    return static_cast<int>(id);
+  }
+  void set_token(int id, const std::string& token) {
     if (id >= static_cast<int>(tokens.size())) {
       tokens.resize(id + 1);
       added_index.resize(id + 1, -1);
@@ -335,8 +345,13 @@ std::string type_of(const json& node) {
 
 void HfBpeTokenizer::Impl::parse(const json& root) {
   if (!root.is_object()) fail("(top level)", "expected a JSON object");
-  parse_model(field_of(root, "model"));
-  parse_added_tokens(field_of(root, "added_tokens"));
+  const json& model = field_of(root, "model");
+  const json& added_node = field_of(root, "added_tokens");
+  const int64_t entries = int64_t(model.is_object() && field_of(model, "vocab").is_object() ? field_of(model, "vocab").size() : 0) +
+                          int64_t(added_node.is_array() ? added_node.size() : 0);
+  id_limit = 2 * entries + 1024;
+  parse_model(model);
+  parse_added_tokens(added_node);
   parse_normalizer(field_of(root, "normalizer"), "normalizer");
   bool seen_byte_level = false;
   parse_pre_tokenizer(field_of(root, "pre_tokenizer"), "pre_tokenizer", seen_byte_level, true);
@@ -363,8 +378,8 @@ void HfBpeTokenizer::Impl::parse_model(const json& model) {
   if (!vocab_node.is_object()) fail("model.vocab", "missing or not an object of token -> id");
   for (auto it = vocab_node.begin(); it != vocab_node.end(); ++it) {
     if (!it.value().is_number_integer()) fail("model.vocab", fmt::format("token '{}': id is not an integer", it.key()));
-    const int id = it.value().get<int>();
-    set_token(id, it.key(), fmt::format("model.vocab['{}']", it.key()));
+    const int id = checked_id(it.value().get<int64_t>(), fmt::format("model.vocab['{}']", it.key()));
+    set_token(id, it.key());
     vocab.emplace(it.key(), id);
   }
   if (vocab.empty()) fail("model.vocab", "is empty");
@@ -440,10 +455,10 @@ void HfBpeTokenizer::Impl::parse_added_tokens(const json& node) {
     if (!t.is_object() || !field_of(t, "id").is_number_integer() || !field_of(t, "content").is_string())
       fail(field, "expected an object with an integer id and a string content");
     const auto flag = [&](const char* key) { return field_of(t, key).is_boolean() && field_of(t, key).get<bool>(); };
-    Added a{t["id"].get<int>(), t["content"].get<std::string>(), flag("single_word"), flag("lstrip"), flag("rstrip"),
+    Added a{checked_id(t["id"].get<int64_t>(), field + ".id"), t["content"].get<std::string>(), flag("single_word"), flag("lstrip"), flag("rstrip"),
             flag("special")};
     if (a.content.empty()) fail(field + ".content", "is empty");
-    set_token(a.id, a.content, field + ".id");
+    set_token(a.id, a.content);
     added_index[a.id] = static_cast<int>(added.size());
     added.push_back(std::move(a));
   }

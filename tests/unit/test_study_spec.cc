@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "study/study_spec.h"
 #include "test_util.h"
 
@@ -67,6 +68,15 @@ TEST(StudySpec, UnknownFieldsAreNamed) {
   const std::string e = error_of(spec_with("", R"(, "windws": 3)"));
   EXPECT_NE(e.find("tasks[0]"), std::string::npos) << e;
   EXPECT_NE(e.find("x.json"), std::string::npos) << e;
+}
+
+// A path the file system refuses outright (a name longer than NAME_MAX) is bad input, not an escaped
+// filesystem_error (found by fuzz_study_spec; input in fuzz/regressions/study_spec).
+TEST(StudySpec, UnusablePathIsBadInput) {
+  EXPECT_NE(error_of(spec_with(R"(, "tokenizer": ")" + std::string(5000, 'x') + "\"")).find("does not exist"),
+            std::string::npos);
+  const std::string found = read_text_file(test::source_path("fuzz/regressions/study_spec/name-too-long-fe7df7b6"));
+  EXPECT_THROW(parse_study_spec(found, test::source_path("studies/found.json")), InputError);
 }
 
 TEST(StudySpec, BadValuesAreNamed) {

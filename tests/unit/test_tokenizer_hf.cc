@@ -178,6 +178,13 @@ TEST(TokenizerHfBpe, UnsupportedOrBrokenComponentsNameTheField) {
   expect_error([](json& j) { j["decoder"] = nullptr; }, "decoder: missing");
   expect_error([](json& j) { j["added_tokens"][0].erase("content"); }, "added_tokens[0]: expected an object");
   expect_error([](json& j) { j["model"]["unk_token"] = "<nope>"; }, "model.unk_token: '<nope>' is not in model.vocab");
+  // An id far beyond the entries asked for a table of that size (fuzz_tokenizer_json: 43 GB).
+  expect_error([](json& j) { j["model"]["vocab"]["!"] = 1200000000; }, "model.vocab['!']: id 1200000000 is far beyond");
+  expect_error([](json& j) { j["added_tokens"][0]["id"] = int64_t(1) << 40; }, "added_tokens[0].id: id 1099511627776 is far beyond");
+  {
+    const std::string found = read_text_file(test::source_path("fuzz/regressions/tokenizer_json/huge-id-26f884e8"));
+    EXPECT_THROW(HfBpeTokenizer(std::string_view(found), "tokenizer.json"), InputError);
+  }
   try {
     HfBpeTokenizer tok(std::string_view("{\"model\": [1, 2"), "broken.json");
     ADD_FAILURE();
