@@ -325,24 +325,29 @@ QuantizeReport quantize_model(Model& model, const std::vector<ResolvedTensor>& p
       QuantizedWeight q;
       std::optional<SimulatedQuant> sim;
       GptqStats st;
-      switch (s.method) {
-        case QuantMethod::Rtn: q = rtn_quantize(w.data(), rows, cols, s.weight); break;
-        case QuantMethod::Gptq: q = gptq_quantize(w.data(), rows, cols, *stats.hessian, s.weight, s.gptq, &st); break;
-        case QuantMethod::Gptaq:
-          q = gptaq_quantize(w.data(), rows, cols, *stats.hessian, *stats.cross, s.weight, s.gptq, s.gptaq_alpha, &st);
-          break;
-        case QuantMethod::SmoothQuant: q = rtn_quantize(ws.data(), rows, cols, s.weight); break;
-        case QuantMethod::Awq: {
-          AwqParams ap;
-          ap.grid = s.awq_grid;
-          // AWQ does not clip q/k: their errors are amplified by the attention scores (AutoAWQ skips them too).
-          ap.clip = s.awq_clip && t->spec.role != TensorRole::AttnQ && t->spec.role != TensorRole::AttnK;
-          q = awq_quantize(ws.data(), rows, cols, *stats.hessian, smooth, s.weight, ap);
-          break;
+      // A method's refusal (GPTQ's Hessian singular even after raising the damping) names the tensor.
+      try {
+        switch (s.method) {
+          case QuantMethod::Rtn: q = rtn_quantize(w.data(), rows, cols, s.weight); break;
+          case QuantMethod::Gptq: q = gptq_quantize(w.data(), rows, cols, *stats.hessian, s.weight, s.gptq, &st); break;
+          case QuantMethod::Gptaq:
+            q = gptaq_quantize(w.data(), rows, cols, *stats.hessian, *stats.cross, s.weight, s.gptq, s.gptaq_alpha, &st);
+            break;
+          case QuantMethod::SmoothQuant: q = rtn_quantize(ws.data(), rows, cols, s.weight); break;
+          case QuantMethod::Awq: {
+            AwqParams ap;
+            ap.grid = s.awq_grid;
+            // AWQ does not clip q/k: their errors are amplified by the attention scores (AutoAWQ skips them too).
+            ap.clip = s.awq_clip && t->spec.role != TensorRole::AttnQ && t->spec.role != TensorRole::AttnK;
+            q = awq_quantize(ws.data(), rows, cols, *stats.hessian, smooth, s.weight, ap);
+            break;
+          }
+          case QuantMethod::BiLLM: sim = billm_quantize(w.data(), rows, cols, *stats.hessian); break;
+          case QuantMethod::SlimLlm: sim = slim_llm_quantize(w.data(), rows, cols, *stats.hessian, s.weight); break;
+          case QuantMethod::None: fail_internal("quantize: method none in the work list");
         }
-        case QuantMethod::BiLLM: sim = billm_quantize(w.data(), rows, cols, *stats.hessian); break;
-        case QuantMethod::SlimLlm: sim = slim_llm_quantize(w.data(), rows, cols, *stats.hessian, s.weight); break;
-        case QuantMethod::None: fail_internal("quantize: method none in the work list");
+      } catch (const InputError& e) {
+        fail_input("tensor {}: {}", t->spec.name, e.what());
       }
       if (st.damp_retries) rep.note += fmt::format("damping raised {}x to {:.3g}; ", st.damp_retries, st.damp_used);
       if (st.dead_columns) rep.note += fmt::format("{} dead input columns; ", st.dead_columns);
