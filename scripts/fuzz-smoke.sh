@@ -6,17 +6,7 @@
 # ones are recorded in build-fuzz/smoke-runs.tsv and smoke-logs/ so they never replace those rows or logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(clang-14 libclang-rt-14-dev libomp-14-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/install-deps.sh clang-14 libclang-rt-14-dev libomp-14-dev
 mkdir -p build-fuzz
 FUZZ_JOBS=${FUZZ_JOBS:-$(nproc)} FUZZ_RUNS=build-fuzz/smoke-runs.tsv FUZZ_LOGS=build-fuzz/smoke-logs \
   bash scripts/fuzz.sh "${1:-30}"

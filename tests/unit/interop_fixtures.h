@@ -35,6 +35,23 @@ inline SynthOptions tiny_pangu(DType dt = DType::BF16) {
   return so;
 }
 
+// 4 layers of hidden 128 (4 query / 2 KV heads), intermediate 256, vocab 512, with 2 outlier channels
+// scaled by 1000: the SwiGLU product of layer 0 passes fp16's 65504, so fp16 targets overflow where
+// bf16 ones do not (TargetRun.Fp16OverflowsWhereBf16DoesNot, StudyNonFinite.OverflowNamedInTheCell).
+inline SynthOptions outlier_pangu() {
+  SynthOptions so;
+  so.arch = "openpangu-embedded-1b";
+  so.layers = 4;
+  so.hidden = 128;
+  so.heads = 4;
+  so.kv_heads = 2;
+  so.intermediate = 256;
+  so.vocab = 512;
+  so.outlier_channels = 2;
+  so.outlier_scale = 1000.0f;
+  return so;
+}
+
 // Quantizes the checkpoint at `src` by `recipe_json` (4 x 48 calibration tokens of a fixed pseudo-random
 // stream) and saves it to `out`.
 inline void quantize_to_dir(const std::string& src, const std::string& recipe_json, const std::string& out) {

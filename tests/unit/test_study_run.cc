@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "interop_fixtures.h"
 #include "model/synth.h"
 #include "study/results_store.h"
 #include "study/study_plan.h"
@@ -249,16 +250,7 @@ TEST(StudySlurm, ArrayAndMergeScripts) {
 // metrics and that first overflow; the bf16 target's cell of the same model has no such note.
 TEST(StudyNonFinite, OverflowNamedInTheCell) {
   test::TempDir dir;
-  SynthOptions so;
-  so.arch = "openpangu-embedded-1b";
-  so.layers = 4;
-  so.hidden = 128;
-  so.heads = 4;
-  so.kv_heads = 2;
-  so.intermediate = 256;
-  so.vocab = 512;
-  so.outlier_channels = 2;
-  so.outlier_scale = 1000.0f;
+  const SynthOptions so = test::outlier_pangu();
   write_synthetic_checkpoint(so, dir.file("model"));
   const nlohmann::json spec = {
       {"name", "nonfinite"},

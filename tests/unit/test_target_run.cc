@@ -9,6 +9,7 @@
 #include "model/forward.h"
 #include "model/synth.h"
 #include "numerics/float_formats.h"
+#include "interop_fixtures.h"
 #include "quant_fixtures.h"
 #include "targets/target_run.h"
 #include "test_util.h"
@@ -53,16 +54,7 @@ TEST(TargetRun, Bf16TargetStoresEveryActivationInBf16) {
 TEST(TargetRun, Fp16OverflowsWhereBf16DoesNot) {
   // Outlier channels scaled by 1000 drive the SwiGLU product past fp16's 65504 in layer 0.
   test::TempDir dir;
-  SynthOptions so;
-  so.arch = "openpangu-embedded-1b";
-  so.layers = 4;
-  so.hidden = 128;
-  so.heads = 4;
-  so.kv_heads = 2;
-  so.intermediate = 256;
-  so.vocab = 512;
-  so.outlier_channels = 2;
-  so.outlier_scale = 1000.0f;
+  const SynthOptions so = test::outlier_pangu();
   write_synthetic_checkpoint(so, dir.path());
   auto npu310 = load_model(dir.path());
   EXPECT_EQ(apply_target(*npu310, load_target("ascend-310p")).activation_dtype, DType::F16);
