@@ -58,7 +58,7 @@ int run_plan(const StudyCliOptions& o) {
     if (!c.refused.empty()) ++refusals[c.target_name];
     if (c.refused.empty() && !have.count(c.key)) total += c.est_seconds;
     fmt::print("{:<5} {:<28} {:<13} {:<8} {:>5} {:>9.3f} {:>12.0f}  {}\n", c.index, c.recipe_label, c.target_name,
-               c.task_name, c.calibrated ? std::to_string(c.seed) : "-", c.est_seconds, c.target_decode_tok_s, status);
+               c.task_name, c.calibrated ? std::to_string(c.seed) : "-", c.est_seconds, c.cost.decode_tok_s, status);
   }
   fmt::print("{} cells: {} runnable, {} refused", plan.cells.size(), plan.runnable(), plan.cells.size() - plan.runnable());
   for (const auto& [t, n] : refusals) fmt::print(" ({} by {})", n, t);

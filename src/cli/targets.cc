@@ -142,17 +142,11 @@ int run_project(const TargetsCliOptions& o) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& n : names) {
     const TargetProfile t = load_target(n);
-    // A model whose dtype the target lacks runs in the target's default activation dtype (310P: fp16).
-    const bool has = std::find(t.activation_dtypes.begin(), t.activation_dtypes.end(), ms.dtype) != t.activation_dtypes.end();
-    ProjectionOptions po;
-    po.activation_dtype = has ? ms.dtype : t.activation_dtype;
-    po.weight_scale_dtype = t.weight_scale_dtype_for(po.activation_dtype, DType::F32);
+    const TargetStorage storage = target_storage(t, ms.dtype);
+    ProjectionOptions po = storage.options;
     po.context = o.context;
     po.prefill_tokens = o.prefill;
-    // Unquantized weights keep the checkpoint dtype where the target reads it (a CPU widens any float);
-    // an fp16-only device holds bf16 weights as fp16 (same size).
-    const bool cpu = t.activation_dtype == DType::F32;
-    const DType weight_dtype = (has || cpu) ? ms.dtype : t.activation_dtype;
+    const DType weight_dtype = storage.weight_dtype;
     const Projection p = project(ms.config, weight_dtype, tensors, r.kv_cache, t, po);
     const auto refused = check_recipe(tensors, r.kv_cache, t);
     fmt::print("{:<16} {:>6} {:>10.1f} {:>9.1f} {:>9.2f} {:>11.3f} {:>8.1f} {:>11} {:>8.0f} {:>10} {:>5}  {}\n", t.name,

@@ -6,10 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <random>
 
+#include "analysis/sensitivity.h"
 #include "core/build_info.h"
+#include "core/file_io.h"
+#include "core/json_document.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "eval/kld.h"
@@ -65,11 +69,58 @@ PplOptions ppl_options(const StudyTask& t, const ModelConfig& cfg) {
   return po;
 }
 
+// Average stored bits per weight of the decoder linears of a quantized directory, from its quantize
+// report: for the methods whose storage is simulated (BiLLM's salient bitmap, SliM-LLM's per-group
+// widths) this is their own accounting, which the recipe's nominal figure cannot know. 0 when the
+// report lacks it.
+double quantized_decoder_bits(const std::string& dir, const Model& model) {
+  const fs::path f = fs::path(dir) / kQuantDescriptionFile;
+  const nlohmann::json d = parse_json_document(read_text_file(f.string()), f.string());
+  if (!d.contains("report") || !d["report"].contains("tensors")) return 0;
+  std::map<std::string, double> numel;
+  for (const auto& t : model.registry)
+    if (t.layer >= 0 && !t.is_bias && t.shape.size() == 2) numel[t.name] = double(t.shape[0]) * double(t.shape[1]);
+  double bits = 0, weights = 0;
+  for (const auto& t : d["report"]["tensors"]) {
+    const auto it = numel.find(t.value("name", ""));
+    if (it == numel.end() || !t.contains("bits_per_weight")) continue;
+    bits += t["bits_per_weight"].get<double>() * it->second;
+    weights += it->second;
+  }
+  return weights > 0 ? bits / weights : 0;
+}
+
+// The cell's size and roofline speed on its target beside what it measured (study_plan.h CellCost).
+void add_cost_metrics(const StudyCell& cell, double measured_bits, std::vector<Metric>* out) {
+  const CellCost& c = cell.cost;
+  const double bits = measured_bits > 0 ? measured_bits : c.bits_per_weight;
+  out->push_back({"bits", bits, 0, 0,
+                  measured_bits > 0 ? "decoder linears, bits per weight stored (the quantizer's accounting)"
+                                    : "decoder linears, bits per weight stored (the recipe's)"});
+  if (c.decode_tok_s <= 0) return;  // the target has no roofline figures
+  const std::string on = fmt::format("roofline bound on {}", cell.target_name);
+  out->push_back({"weight_bytes", c.weight_bytes, 0, 0, fmt::format("{}: every stored tensor", on)});
+  out->push_back({"proj_decode_tok_s", c.decode_tok_s, 0, 0,
+                  fmt::format("{}: batch-1 decode at context {}", on, c.context)});
+  out->push_back({"proj_prefill_tok_s", c.prefill_tok_s, 0, 0, fmt::format("{}: prefill of {} tokens", on, c.context)});
+}
+
 }  // namespace
 
 CellRunner::CellRunner(const StudyPlan& plan, CellRunContext ctx) : plan_(plan), ctx_(std::move(ctx)) {
   fs::create_directories(fs::path(ctx_.cache_dir) / "quantized");
   fs::create_directories(fs::path(ctx_.cache_dir) / "references");
+}
+
+std::optional<CalibrationSet> CellRunner::calibration(const StudyCell& cell, const OpenedModel& m) const {
+  if (!cell.calibrated) return std::nullopt;
+  const StudySpec& spec = plan_.spec;
+  CalibrationOptions co;
+  co.files = spec.calibration.files;
+  co.nsamples = spec.calibration.samples;
+  co.seqlen = spec.calibration.tokens;
+  co.seed = cell.seed;
+  return build_calibration(m.require_tokenizer(), co, m.model->config.bos_id);
 }
 
 std::string CellRunner::quantized_model_dir(const StudyCell& cell) {
@@ -78,15 +129,7 @@ std::string CellRunner::quantized_model_dir(const StudyCell& cell) {
   const StudySpec& spec = plan_.spec;
   const std::string& model_path = spec.models[cell.model];
   OpenedModel m = open_model_for_run(model_path, spec.tokenizer, "");
-  std::optional<CalibrationSet> calib;
-  if (cell.calibrated) {
-    CalibrationOptions co;
-    co.files = spec.calibration.files;
-    co.nsamples = spec.calibration.samples;
-    co.seqlen = spec.calibration.tokens;
-    co.seed = cell.seed;
-    calib = build_calibration(m.require_tokenizer(), co, m.model->config.bos_id);
-  }
+  const std::optional<CalibrationSet> calib = calibration(cell, m);
   const Recipe recipe = parse_recipe(cell.recipe_json.dump(), cell.recipe_label);
   QuantizeOptions qo;
   qo.progress = false;
@@ -164,12 +207,56 @@ CellRecord CellRunner::refused_record(const StudyCell& cell, const std::string& 
   return r;
 }
 
+// One metric per decoder linear: "unit_kld/LAYER/ROLE" (e.g. "unit_kld/3/attn_q"), the KLD to the
+// reference with only that tensor quantized by the recipe's scheme, on the cell's target.
+std::vector<Metric> CellRunner::sensitivity_metrics(const StudyCell& cell) {
+  const StudySpec& spec = plan_.spec;
+  const StudyTask& task = spec.tasks[cell.task];
+  const std::string& model_path = spec.models[cell.model];
+  const RefReader ref(kld_reference(cell));
+  std::optional<CalibrationSet> calib;
+  {
+    const OpenedModel m = open_model_for_run(model_path, spec.tokenizer, "");
+    calib = calibration(cell, m);
+  }
+  SensitivityOptions so;
+  so.scheme = cell.recipe_json.at("default");
+  so.unit = SensitivityUnit::Tensor;
+  so.target = cell.target_name == "host" ? "" : cell.target_name;
+  so.calib = calib ? &*calib : nullptr;
+  so.kld.max_windows = task.windows;
+  so.kld.progress = false;
+  so.progress = false;
+  const SensitivityResult res = measure_sensitivity([&] { return load_any_model(model_path); }, ref, so);
+  std::vector<Metric> out;
+  const std::string protocol = task.protocol_description();
+  for (const UnitSensitivity& u : res.units)
+    out.push_back({fmt::format("unit_kld/{}/{}", u.layer, u.role), u.kld.mean, u.kld.se, ref.header().scored,
+                   fmt::format("{}; only {} quantized", protocol, u.unit)});
+  return out;
+}
+
 CellRecord CellRunner::run(const StudyCell& cell) {
   if (!cell.refused.empty()) return refused_record(cell, cell.refused);
   const auto t0 = std::chrono::steady_clock::now();
   const std::string started = utc_now();
   const StudySpec& spec = plan_.spec;
   const StudyTask& task = spec.tasks[cell.task];
+  if (task.kind == "sensitivity") {
+    CellRecord r = base_record(cell);
+    try {
+      r.metrics = sensitivity_metrics(cell);
+    } catch (const InputError& e) {  // the target refuses the scheme on some tensor: a result too
+      return refused_record(cell, fmt::format("refused by {}: {}", cell.target_name, e.what()));
+    }
+    r.status = "done";
+    r.reason = non_finite_note(r.metrics, std::nullopt);
+    r.provenance.started = started;
+    r.provenance.ended = utc_now();
+    r.provenance.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.provenance.peak_rss_bytes = peak_rss_bytes();
+    return r;
+  }
   const std::string path = cell.quant_key.empty() ? spec.models[cell.model] : quantized_model_dir(cell);
   const std::string reference = task.kind == "kld" ? kld_reference(cell) : std::string();
   OpenedModel m;
@@ -206,6 +293,7 @@ CellRecord CellRunner::run(const StudyCell& cell) {
     r.metrics.push_back({"acc", res.acc.mean, res.acc.se, res.n, protocol});
     if (res.report_acc_norm) r.metrics.push_back({"acc_norm", res.acc_norm.mean, res.acc_norm.se, res.n, protocol});
   }
+  add_cost_metrics(cell, cell.quant_key.empty() ? 0 : quantized_decoder_bits(path, *m.model), &r.metrics);
   r.status = "done";
   r.reason = non_finite_note(r.metrics, m.model->activations.first_overflow());
   r.provenance.started = started;

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "eval/open_model.h"
+#include "quant/calibration.h"
 #include "study/results_store.h"
 #include "study/study_plan.h"
 
@@ -29,6 +32,9 @@ class CellRunner {
 
  private:
   std::string quantized_model_dir(const StudyCell& cell);  // quantizes into the cache when missing
+  // The study's calibration set for the cell's seed; none when the recipe does not calibrate.
+  std::optional<CalibrationSet> calibration(const StudyCell& cell, const OpenedModel& m) const;
+  std::vector<Metric> sensitivity_metrics(const StudyCell& cell);
   std::string kld_reference(const StudyCell& cell);        // writes the fp model's reference when missing
   const std::vector<int>& token_stream(const StudyCell& cell, const class Tokenizer& tok);
   CellRecord base_record(const StudyCell& cell) const;

@@ -18,10 +18,12 @@ namespace {
 
 // Tokens one task feeds through the model: ppl/kld windows x ctx; a multiple-choice item is taken as
 // its choices x 16 tokens (BLiMP sentences run 8-20 tokens with the 512-token vocabulary; an estimate).
+// A sensitivity task evaluates the text once per decoder linear.
 double task_tokens(const StudyTask& t, const ModelConfig& cfg) {
-  if (t.kind == "ppl" || t.kind == "kld") {
+  if (t.kind == "ppl" || t.kind == "kld" || t.kind == "sensitivity") {
     const double windows = t.windows > 0 ? double(t.windows) : 64.0;  // whole text: unknown before tokenizing
-    return windows * double(std::min<int64_t>(t.ctx, cfg.max_seq_len));
+    const double units = t.kind == "sensitivity" ? double(cfg.num_layers) * 7.0 : 1.0;  // q k v o gate up down
+    return units * windows * double(std::min<int64_t>(t.ctx, cfg.max_seq_len));
   }
   TaskReadOptions ro;
   ro.limit = t.limit;
@@ -37,10 +39,53 @@ std::string first_violation(const std::vector<TargetViolation>& v, const std::st
   return s;
 }
 
+// Does task `t` have a cell for recipe `ri` (-1: the baseline)? A sensitivity task measures quantized
+// recipes only, and only those it names (all when it names none).
+bool task_applies(const StudyTask& t, int ri, const StudySpec& spec) {
+  if (t.kind != "sensitivity") return true;
+  if (ri < 0) return false;
+  return t.recipes.empty() ||
+         std::find(t.recipes.begin(), t.recipes.end(), spec.recipes[size_t(ri)].label) != t.recipes.end();
+}
+
+// Average stored bits per weight of the decoder linears (the per-layer q/k/v/o/gate/up/down) as the
+// recipe resolves them, so the embedding and lm_head (kept in full precision by most recipes) do not
+// dilute the figure the study's tables are about.
+double decoder_linear_bits(const std::vector<ResolvedTensor>& resolved, DType full) {
+  double bits = 0, weights = 0;
+  for (const auto& r : resolved) {
+    if (r.spec.layer < 0) continue;
+    const double n = double(r.rows()) * double(r.cols());
+    bits += r.bits_per_weight(full) * n;
+    weights += n;
+  }
+  return weights > 0 ? bits / weights : 0;
+}
+
 }  // namespace
 
 size_t StudyPlan::runnable() const {
   return size_t(std::count_if(cells.begin(), cells.end(), [](const StudyCell& c) { return c.refused.empty(); }));
+}
+
+CellCost cell_cost(const Model& model, DType weight_dtype, const std::vector<ResolvedTensor>& resolved,
+                   const KVCacheQuant& kv, const TargetProfile& target) {
+  CellCost c;
+  c.bits_per_weight = decoder_linear_bits(resolved, weight_dtype);
+  const TargetStorage storage = target_storage(target, weight_dtype);
+  ProjectionOptions po = storage.options;
+  po.context = std::min<int64_t>(kProjectionContext, model.config.max_seq_len);
+  po.prefill_tokens = std::min<int64_t>(kProjectionContext, model.config.max_seq_len);
+  try {
+    const Projection p = project(model.config, storage.weight_dtype, resolved, kv, target, po);
+    c.weight_bytes = p.total_weight_bytes;
+    c.decode_tok_s = p.decode_tok_s;
+    c.prefill_tok_s = p.prefill_tok_s;
+    c.context = po.context;
+  } catch (const InputError&) {
+    // A target profile without roofline figures: no projection (the cost stays 0, not stored).
+  }
+  return c;
 }
 
 StudyPlan make_study_plan(const StudySpec& spec) {
@@ -93,20 +138,14 @@ StudyPlan make_study_plan(const StudySpec& spec) {
         const std::string qkey = ri < 0 ? "" : document_key("quantized-model", quant_key_document(id, recipe_json, calib));
         for (size_t ti = 0; ti < targets.size(); ++ti) {
           std::string refused = invalid;
-          double target_tok_s = 0;
+          CellCost cost;
           if (refused.empty()) {
             const auto violations = check_recipe(resolved, recipe.kv_cache, targets[ti]);
             if (!violations.empty()) refused = first_violation(violations, spec.targets[ti]);
-            ProjectionOptions po;
-            po.prefill_tokens = 0;
-            po.activation_dtype = targets[ti].activation_dtype;
-            try {
-              target_tok_s = project(model->config, weight_dtype, resolved, recipe.kv_cache, targets[ti], po).decode_tok_s;
-            } catch (const InputError&) {
-              target_tok_s = 0;  // a target without roofline figures: no projection
-            }
+            cost = cell_cost(*model, weight_dtype, resolved, recipe.kv_cache, targets[ti]);
           }
           for (size_t ki = 0; ki < spec.tasks.size(); ++ki) {
+            if (!task_applies(spec.tasks[ki], ri, spec)) continue;
             StudyCell c;
             c.index = plan.cells.size();
             c.quant_key = qkey;
@@ -115,10 +154,18 @@ StudyPlan make_study_plan(const StudySpec& spec) {
             c.task_name = spec.tasks[ki].name;
             c.recipe_json = recipe_json;
             c.refused = refused;
-            c.target_decode_tok_s = target_tok_s;
+            if (c.refused.empty() && spec.tasks[ki].kind == "sensitivity" && recipe_json.contains("overrides") &&
+                !recipe_json["overrides"].empty())
+              c.refused = "a sensitivity task measures uniform recipes (one default scheme); this recipe has overrides";
+            c.cost = cost;
             c.key = cell_key(qkey.empty() ? id.weights_hash + "/" + id.tokenizer_hash : qkey, spec.targets[ti],
                              task_docs[ki]);
             if (spec.tasks[ki].kind == "kld") c.reference_key = reference_key(id, task_docs[ki]);
+            if (spec.tasks[ki].kind == "sensitivity") {  // the same reference a kld task over this text uses
+              nlohmann::json as_kld = task_docs[ki];
+              as_kld["kind"] = "kld";
+              c.reference_key = reference_key(id, as_kld);
+            }
             if (host_prefill_tok_s > 0) {
               double tok = tokens[ki];
               if (calibrated)  // ~ (layers / 2) x 4 cut-off passes over the calibration set (quantize_model.h)

@@ -8,10 +8,26 @@
 #include <string>
 #include <vector>
 
+#include "model/kv_quant.h"
+#include "quant/recipe.h"
 #include "study/cell_key.h"
+#include "targets/target_profile.h"
 #include "study/study_spec.h"
 
 namespace quantscope {
+
+// What a cell's model costs on its target, from the recipe and the target's roofline (targets/roofline.h):
+// an upper bound, never a measurement; stored beside the cell's metrics so a report can put quality
+// against size and speed.
+struct CellCost {
+  double bits_per_weight = 0;  // decoder linears, stored form as the recipe resolves it (scales included)
+  double weight_bytes = 0;     // every stored tensor on the target (Projection::total_weight_bytes)
+  double decode_tok_s = 0;     // batch-1 decode bound at `context` positions (0: no roofline figures)
+  double prefill_tok_s = 0;    // prefill of `context` tokens
+  int64_t context = 0;
+};
+// The context and prompt length the projections use (capped by the model's max_seq_len).
+inline constexpr int64_t kProjectionContext = 512;
 
 struct StudyCell {
   size_t index = 0;  // position in plan order
@@ -29,7 +45,7 @@ struct StudyCell {
   // the calibration passes of a calibrated recipe; used to order and balance work, not reported as
   // a measurement.
   double est_seconds = 0;
-  double target_decode_tok_s = 0;  // the target's batch-1 decode bound for this recipe (roofline), tokens/s
+  CellCost cost;  // on this cell's target (zero when the recipe is invalid or refused)
 };
 
 struct StudyPlan {
@@ -40,6 +56,9 @@ struct StudyPlan {
 };
 
 StudyPlan make_study_plan(const StudySpec& spec);
+
+CellCost cell_cost(const class Model& model, DType weight_dtype, const std::vector<ResolvedTensor>& resolved,
+                   const KVCacheQuant& kv, const TargetProfile& target);
 
 // Cells of shard i of n: the runnable cells dealt largest-first to the shard with the least estimated
 // work so far (ties to the lower shard), so the split is deterministic and balanced.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -53,8 +54,13 @@ std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r,
   if (r.status == "refused") {
     what = r.reason;
   } else if (!r.metrics.empty()) {
-    const Metric& m = r.metrics.front();
-    what = fmt::format("{} {:.6g} +/- {:.3g} ({:.2f} s)", m.name, m.value, m.error, r.provenance.wall_s);
+    // A sensitivity cell holds one metric per tensor: show the tensor that hurts most.
+    const bool units = r.metrics.front().name.rfind("unit_kld/", 0) == 0;
+    const Metric& m = units ? *std::max_element(r.metrics.begin(), r.metrics.end(),
+                                                [](const Metric& a, const Metric& b) { return a.value < b.value; })
+                            : r.metrics.front();
+    if (units) what = fmt::format("{} tensors, most sensitive: ", r.metrics.size());
+    what += fmt::format("{} {:.6g} +/- {:.3g} ({:.2f} s)", m.name, m.value, m.error, r.provenance.wall_s);
     if (!r.reason.empty()) what += " — " + r.reason;  // non-finite: which metric and where
   }
   const double left = done > 0 ? elapsed_s / double(done) * double(total - done) : 0;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -100,6 +101,7 @@ class SpecReader {
     std::set<std::string> names;
     for (size_t i = 0; i < tasks.size(); ++i) {
       s.tasks.push_back(parse_task(tasks[i], fmt::format("tasks[{}]", i)));
+      check_task_recipes(s, fmt::format("tasks[{}]", i));
       if (!names.insert(s.tasks.back().name).second)
         fail_input("{}: task name '{}' is used twice (give each a \"name\")", where(fmt::format("tasks[{}]", i)),
                    s.tasks.back().name);
@@ -196,18 +198,34 @@ class SpecReader {
       }
   }
 
+  // A sensitivity task names the recipes it measures by their labels: each must be one of the study's.
+  void check_task_recipes(const StudySpec& s, const std::string& at) const {
+    for (size_t i = 0; i < s.tasks.back().recipes.size(); ++i) {
+      const std::string& label = s.tasks.back().recipes[i];
+      const bool known = std::any_of(s.recipes.begin(), s.recipes.end(), [&](const StudyRecipe& r) { return r.label == label; });
+      if (!known) fail_input("{}: '{}' is not a recipe of this study", where(fmt::format("{}.recipes[{}]", at, i)), label);
+    }
+  }
+
   StudyTask parse_task(const json& t, const std::string& at) const {
-    require_known_fields(t, where(at), {"name", "kind", "text", "path", "ctx", "windows", "protocol", "limit"});
+    require_known_fields(t, where(at),
+                         {"name", "kind", "text", "path", "ctx", "windows", "protocol", "limit", "recipes"});
     StudyTask task;
     task.kind = json_string(required(t, "kind", where(at)), where(at + ".kind"));
     task.name = t.contains("name") ? json_string(t["name"], where(at + ".name")) : task.kind;
-    const bool text_task = task.kind == "ppl" || task.kind == "kld";
+    const bool text_task = task.kind == "ppl" || task.kind == "kld" || task.kind == "sensitivity";
     if (!text_task && !is_mc_task_kind(task.kind))
-      fail_input("{}: unknown task kind '{}' (expected ppl, kld, blimp, hellaswag, arc, piqa, winogrande, lambada or mc)",
+      fail_input("{}: unknown task kind '{}' (expected ppl, kld, sensitivity, blimp, hellaswag, arc, piqa, winogrande, "
+                 "lambada or mc)",
                  where(at + ".kind"), task.kind);
     auto forbid = [&](const char* f) {
       if (t.contains(f)) fail_input("{}: field '{}' does not apply to a {} task", where(at), f, task.kind);
     };
+    if (task.kind == "sensitivity") {
+      if (t.contains("recipes")) task.recipes = string_list(t["recipes"], where(at + ".recipes"));
+    } else {
+      forbid("recipes");
+    }
     if (text_task) {
       forbid("path"), forbid("limit");
       task.path = existing_path(required(t, "text", where(at)), at + ".text");
@@ -235,6 +253,10 @@ class SpecReader {
 }  // namespace
 
 std::string StudyTask::protocol_description() const {
+  if (kind == "sensitivity")
+    return windows > 0 ? fmt::format("KLD with one decoder linear quantized at a time, {} ctx {}, {} windows", protocol,
+                                     ctx, windows)
+                       : fmt::format("KLD with one decoder linear quantized at a time, {} ctx {}, whole text", protocol, ctx);
   if (kind == "ppl" || kind == "kld")
     return windows > 0 ? fmt::format("{} ctx {}, {} windows", protocol, ctx, windows)
                        : fmt::format("{} ctx {}, whole text", protocol, ctx);

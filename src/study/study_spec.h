@@ -17,11 +17,15 @@
 //     "targets": ["host", "ascend-910b1"],
 //     "tasks": [{"kind": "ppl", "text": "../data/tinystories-valid.txt", "ctx": 128, "windows": 4},
 //               {"kind": "kld", "text": "../data/tinystories-valid.txt", "ctx": 128, "windows": 4},
-//               {"kind": "blimp", "path": "../data/blimp", "limit": 2}],
+//               {"kind": "blimp", "path": "../data/blimp", "limit": 2},
+//               {"kind": "sensitivity", "text": "../data/tinystories-valid.txt", "ctx": 128, "windows": 4,
+//                "recipes": ["rtn W4 g32"]}],                     recipes: labels (default: every recipe)
 //     "threads": 1                                            threads per process (default: all)
 //   }
 // Task kinds: ppl (perplexity of a text, protocol full-window | llama.cpp | rolling), kld (KL divergence
-// of each model against the unquantized model over a text), and the multiple-choice kinds of
+// of each model against the unquantized model over a text), sensitivity (the KLD of the model with only
+// one decoder linear quantized by the recipe's scheme, for every linear: analysis/sensitivity.h; uniform
+// recipes only), and the multiple-choice kinds of
 // eval/mc_task.h (blimp, hellaswag, arc, piqa, winogrande, lambada, mc) over `path`.
 #pragma once
 
@@ -54,6 +58,7 @@ struct StudyTask {
   int64_t ctx = 0;       // ppl/kld: tokens per window
   int64_t windows = 0;   // ppl/kld: windows scored (0 = the whole text)
   int64_t limit = 0;     // mc: items per file (BLiMP: per phenomenon), 0 = all
+  std::vector<std::string> recipes;  // sensitivity: the recipe labels it measures (empty = every recipe)
   // What the metric was measured under, stored beside every value ("full-window ctx 128, 4 windows").
   std::string protocol_description() const;
 };

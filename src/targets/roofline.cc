@@ -177,4 +177,14 @@ Projection project(const ModelConfig& cfg, DType weight_dtype, const std::vector
   return p;
 }
 
+TargetStorage target_storage(const TargetProfile& t, DType model_dtype) {
+  const bool has = std::find(t.activation_dtypes.begin(), t.activation_dtypes.end(), model_dtype) != t.activation_dtypes.end();
+  TargetStorage s;
+  s.options.activation_dtype = has ? model_dtype : t.activation_dtype;
+  s.options.weight_scale_dtype = t.weight_scale_dtype_for(s.options.activation_dtype, DType::F32);
+  const bool cpu = t.activation_dtype == DType::F32;
+  s.weight_dtype = (has || cpu) ? model_dtype : t.activation_dtype;
+  return s;
+}
+
 }  // namespace quantscope

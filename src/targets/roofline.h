@@ -110,6 +110,17 @@ struct Projection {
 Projection project(const ModelConfig& cfg, DType weight_dtype, const std::vector<ResolvedTensor>& tensors,
                    const KVCacheQuant& kv, const TargetProfile& t, const ProjectionOptions& o);
 
+// How target `t` holds a model whose checkpoint is in `model_dtype`: the activation dtype (the model's
+// own where the target has it, else the target's default: an fp16-only 310P runs a bf16 model in fp16),
+// the scale dtypes, and the dtype unquantized weights are stored in (a CPU reads any float dtype as
+// it is; an fp16-only device holds bf16 weights as fp16, the same size). Context and prefill are the
+// caller's.
+struct TargetStorage {
+  ProjectionOptions options;
+  DType weight_dtype = DType::F32;
+};
+TargetStorage target_storage(const TargetProfile& t, DType model_dtype);
+
 // Stored bytes of one weight matrix on the target (see the table at the top).
 double stored_matrix_bytes(const ResolvedTensor& r, DType weight_dtype, const ProjectionOptions& o);
 

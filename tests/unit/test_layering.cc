@@ -16,7 +16,7 @@ namespace {
 const std::map<std::string, int>& layer_rank() {
   static const std::map<std::string, int> r = {
       {"core", 0},  {"kernels", 1}, {"numerics", 1}, {"formats", 2}, {"tokenizer", 2}, {"model", 3},
-      {"quant", 4}, {"targets", 5}, {"eval", 6},     {"interop", 6}, {"analysis", 7}, {"study", 7},   {"report", 7},    {"cli", 8},
+      {"quant", 4}, {"targets", 5}, {"eval", 6},     {"interop", 6}, {"analysis", 7}, {"study", 8},   {"report", 9},    {"cli", 10},
   };
   return r;
 }

@@ -18,8 +18,9 @@ const StudyPlan& paper() {
 
 TEST(StudyPlan, PaperGridWithRefusals) {
   const StudyPlan& p = paper();
-  // (23 recipes + the unquantized baseline) x 4 targets x 3 tasks, one calibration seed.
-  ASSERT_EQ(p.cells.size(), 24u * 4u * 3u);
+  // (23 recipes + the unquantized baseline) x 4 targets x 3 tasks, one calibration seed, and the
+  // sensitivity task's two recipes x 4 targets.
+  ASSERT_EQ(p.cells.size(), 24u * 4u * 3u + 2u * 4u);
   std::map<std::string, int> refused;
   for (const auto& c : p.cells) {
     if (c.refused.empty()) {
@@ -38,6 +39,35 @@ TEST(StudyPlan, PaperGridWithRefusals) {
     if (c.recipe < 0) {
       EXPECT_TRUE(c.refused.empty()) << c.target_name << ": " << c.refused;
     }
+}
+
+// A sensitivity task has cells only for the recipes it names (never the baseline); each carries the
+// KLD reference of its text, and every cell its cost on its target from the roofline.
+TEST(StudyPlan, SensitivityCellsAndCosts) {
+  const StudyPlan& p = paper();
+  std::set<std::string> sens_recipes;
+  for (const auto& c : p.cells) {
+    if (c.task_name == "sensitivity") {
+      sens_recipes.insert(c.recipe_label);
+      EXPECT_FALSE(c.reference_key.empty());
+    }
+    if (c.refused.empty()) {
+      EXPECT_GT(c.cost.bits_per_weight, 0) << c.recipe_label;
+      EXPECT_GT(c.cost.weight_bytes, 0) << c.recipe_label << " " << c.target_name;
+      EXPECT_GT(c.cost.decode_tok_s, 0) << c.recipe_label << " " << c.target_name;
+    }
+    if (c.recipe < 0) {
+      EXPECT_DOUBLE_EQ(c.cost.bits_per_weight, 32.0);  // stories260K is fp32
+    }
+  }
+  EXPECT_EQ(sens_recipes, (std::set<std::string>{"rtn W4 g32", "gptq W4 g32"}));
+  // The kld task and the sensitivity task over the same text share one reference.
+  std::string kld_ref, sens_ref;
+  for (const auto& c : p.cells) {
+    if (c.task_name == "kld" && kld_ref.empty()) kld_ref = c.reference_key;
+    if (c.task_name == "sensitivity" && sens_ref.empty()) sens_ref = c.reference_key;
+  }
+  EXPECT_EQ(kld_ref, sens_ref);
 }
 
 TEST(StudyPlan, ShardsAreDisjointCompleteAndDeterministic) {

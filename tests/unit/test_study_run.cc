@@ -14,11 +14,13 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "interop_fixtures.h"
 #include "model/synth.h"
+#include "quant/quantized_model.h"
 #include "study/results_store.h"
 #include "study/study_plan.h"
 #include "test_util.h"
@@ -91,7 +93,9 @@ TEST_F(StudyRun, EveryCellStoredWithMetricsAndProvenance) {
     EXPECT_FALSE(c.provenance.command_line.empty());
     for (const auto& m : c.metrics) {
       EXPECT_TRUE(std::isfinite(m.value)) << c.key << " " << m.name;
-      EXPECT_GT(m.count, 0) << c.key << " " << m.name;
+      // Measured metrics say over how many tokens or items; the roofline costs were not measured (0).
+      const bool cost = m.name == "bits" || m.name == "weight_bytes" || m.name.rfind("proj_", 0) == 0;
+      EXPECT_EQ(m.count > 0, !cost) << c.key << " " << m.name;
       EXPECT_FALSE(m.protocol.empty());
       if (m.name == "ppl") {
         EXPECT_GT(m.value, 1.0);
@@ -283,6 +287,57 @@ TEST(StudyNonFinite, OverflowNamedInTheCell) {
     ++checked;
   }
   EXPECT_EQ(checked, 2);
+}
+
+// A sensitivity task stores one KLD per decoder linear (layer x role), and every measured cell its size
+// and roofline speed on its target beside its metrics.
+TEST(StudySensitivity, UnitsAndCostsStored) {
+  test::TempDir dir;
+  const std::string data = test::source_path("data");
+  const std::string spec = dir.file("s.json");
+  std::ofstream(spec) << R"({"name": "sens", "models": [")" << data << R"(/stories260K.bin"], "tokenizer": ")" << data
+                      << R"(/tok512.bin", "recipes": {"grid": [{"methods": ["rtn"], "bits": ["W4"], "granularity": ["group"],
+      "group_size": 32}]}, "targets": ["host", "ascend-910b1"],
+      "tasks": [{"kind": "kld", "text": ")" << data << R"(/tinystories-valid.txt", "ctx": 64, "windows": 2},
+                {"kind": "sensitivity", "text": ")" << data << R"(/tinystories-valid.txt", "ctx": 64, "windows": 2}],
+      "threads": 1})";
+  const auto run = test::run_cli("study run " + spec + " --db " + dir.file("s.db") + " --cache " + dir.file("cache"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto model = load_any_model(data + "/stories260K.bin");
+  int sens_cells = 0;
+  for (const auto& c : ResultsStore(dir.file("s.db"), true).cells()) {
+    ASSERT_EQ(c.status, "done") << c.reason;
+    std::map<std::string, double> m;
+    for (const auto& x : c.metrics) m[x.name] = x.value;
+    if (c.task == "sensitivity") {
+      ++sens_cells;
+      ASSERT_EQ(c.metrics.size(), size_t(model->config.num_layers) * 7u);
+      std::set<std::string> roles;
+      for (const auto& x : c.metrics) {
+        roles.insert(x.name.substr(x.name.rfind('/') + 1));
+        EXPECT_TRUE(std::isfinite(x.value) && x.value > 0) << x.name << " " << x.value;
+        EXPECT_GT(x.error, 0) << x.name;
+        EXPECT_NE(x.protocol.find("quantized"), std::string::npos) << x.protocol;
+      }
+      EXPECT_EQ(roles, (std::set<std::string>{"attn_q", "attn_k", "attn_v", "attn_o", "mlp_gate", "mlp_up", "mlp_down"}));
+      EXPECT_EQ(m.count("unit_kld/0/attn_q"), 1u);
+      continue;
+    }
+    ASSERT_EQ(m.count("bits"), 1u) << c.recipe;
+    ASSERT_EQ(m.count("weight_bytes"), 1u);
+    EXPECT_GT(m["proj_decode_tok_s"], 0);
+    EXPECT_GT(m["proj_prefill_tok_s"], m["proj_decode_tok_s"]);
+    if (c.recipe_json.find("none") != std::string::npos) {
+      EXPECT_DOUBLE_EQ(m["bits"], 32.0);  // the fp32 checkpoint
+      if (c.target == "host") {  // the host keeps fp32: 4 bytes for every parameter
+        EXPECT_DOUBLE_EQ(m["weight_bytes"], 4.0 * double(model->parameter_count()));
+      }
+    } else {
+      EXPECT_GT(m["bits"], 4.0);  // 4-bit codes plus the group scales
+      EXPECT_LT(m["bits"], 8.0);
+    }
+  }
+  EXPECT_EQ(sens_cells, 2);  // rtn W4 g32 on both targets; none for the baseline
 }
 
 }  // namespace

@@ -95,6 +95,26 @@ TEST(StudySpec, BadValuesAreNamed) {
   EXPECT_NE(error_of("{\"models\": [}").find("not valid JSON"), std::string::npos);
 }
 
+// A sensitivity task names the study's recipes by label; other task kinds take no recipe list.
+TEST(StudySpec, SensitivityTaskNamesRecipes) {
+  const std::string sens = R"(, {"name": "s", "kind": "sensitivity", "text": "../data/tinystories-valid.txt", "ctx": 32,
+                                 "recipes": ["rtn W4 g32"]}])";
+  std::string ok = spec_with("");
+  ok.replace(ok.rfind("}]"), 2, "}" + sens);
+  const StudySpec s = parse(ok);
+  ASSERT_EQ(s.tasks.size(), 2u);
+  EXPECT_EQ(s.tasks[1].kind, "sensitivity");
+  EXPECT_EQ(s.tasks[1].recipes, (std::vector<std::string>{"rtn W4 g32"}));
+  EXPECT_NE(s.tasks[1].protocol_description().find("one decoder linear quantized at a time"), std::string::npos);
+
+  std::string unknown = ok;
+  unknown.replace(unknown.find("\"rtn W4 g32\"]"), 12, "\"rtn W5 g32\"");
+  EXPECT_NE(error_of(unknown).find("tasks[1].recipes[0]: 'rtn W5 g32' is not a recipe of this study"), std::string::npos)
+      << error_of(unknown);
+  EXPECT_NE(error_of(spec_with("", R"(, "recipes": ["rtn W4 g32"])")).find("'recipes' does not apply to a ppl task"),
+            std::string::npos);
+}
+
 TEST(StudySpec, BadFieldExitsTwoThroughTheCli) {
   test::TempDir tmp;
   std::ofstream(tmp.file("s.json")) << spec_with(R"(, "targetz": ["host"])");
