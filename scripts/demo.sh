@@ -22,3 +22,6 @@ echo "== the openPangu study's grid on this model (studies/paper.json; resumable
 $qs study plan studies/paper.json | tail -1
 $qs study run studies/paper.json --db build/paper.db
 $qs results query build/paper.db --where "target = 'host' AND metric IN ('ppl', 'kld', 'acc')"
+echo
+echo "== the report of that study: report/index.html (charts, self-contained), report.md, CSV, JSON =="
+$qs report build/paper.db --out report

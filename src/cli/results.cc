@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "cli/command.h"
+#include "core/csv.h"
 #include "core/error.h"
 #include "study/results_store.h"
 
@@ -16,13 +17,6 @@ struct ResultsCliOptions {
   std::string db, where, format = "table";
   std::vector<std::string> inputs;
 };
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 // Numbers stay numbers in JSON (SQLite hands every column back as text).
 nlohmann::json json_value(const std::string& column, const std::string& v) {
