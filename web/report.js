@@ -209,7 +209,7 @@
       { title: 'sum of KLD', num: true, get: (r) => fmt(r.kld) },
       { title: '\u00b1', num: true, get: (r) => fmt(Math.sqrt(r.var), 2) },
       { title: 'per tensor', num: true, get: (r) => fmt(r.kld / r.n) },
-    ], [...sums.values()]));
+    ], [...sums.values()].sort((a, b) => (a.target + a.recipe + a.block).localeCompare(b.target + b.recipe + b.block))));
   }
 
   // ---- target against target ---------------------------------------------------------------------------
