@@ -5,7 +5,8 @@
 # Writes docs/results/performance.md through scripts/make_performance_table.py. Run on a quiet machine:
 # every figure is a ratio to the roofline measured in the same run.
 # Side by side with llama.cpp (goal 3): the same model exported to GGUF F16 / Q8_0 / Q4_0 by
-# `quantscope export --format gguf` runs in `quantscope bench` and, when LLAMA_BENCH names a llama-bench
+# `quantscope export --format gguf` runs in `quantscope bench` (Q8_0 / Q4_0 also under `--target
+# llamacpp-cpu`: llama.cpp's arithmetic, activations in 8-bit blocks and integer dot products) and, when LLAMA_BENCH names a llama-bench
 # binary (built by you from llama.cpp; no build scripts of other projects live here), in llama-bench with
 # the same prompt/generation lengths and threads.
 # Usage: [LLAMA_BENCH=/path/llama-bench] scripts/bench_performance.sh [WORKDIR]   (~6 GB disk)
@@ -41,6 +42,8 @@ run w4-g128-saved "$saved"
 for t in f16 q8_0 q4_0; do
   [ -f "$work/$t.gguf" ] || $qs export --format gguf "$model" --out "$work/$t.gguf" --type $t >/dev/null
   run gguf-$t "$work/$t.gguf"
+  # llama.cpp's own numerics (8-bit activation blocks, integer dots: kernels/q8_blocks.h), as llama-bench runs it.
+  [ $t = f16 ] || run gguf-$t-llamacpp "$work/$t.gguf" --target llamacpp-cpu
   if [ -n "${LLAMA_BENCH:-}" ]; then
     echo "llama-bench $t..." >&2
     "$LLAMA_BENCH" -m "$work/$t.gguf" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" -o json \

@@ -16,6 +16,8 @@ RUNS = [
     ("gguf-f16", "GGUF F16 (our export)"),
     ("gguf-q8_0", "GGUF Q8_0 (our export, run natively)"),
     ("gguf-q4_0", "GGUF Q4_0 (our export, run natively)"),
+    ("gguf-q8_0-llamacpp", "GGUF Q8_0, llama.cpp numerics (`--target llamacpp-cpu`: int8 activation blocks, VNNI)"),
+    ("gguf-q4_0-llamacpp", "GGUF Q4_0, llama.cpp numerics (`--target llamacpp-cpu`: int8 activation blocks, VNNI)"),
 ]
 GGUF_TYPES = ["f16", "q8_0", "q4_0"]
 
@@ -99,27 +101,33 @@ def main():
               "model (pangu-embedded architecture; `tokenizer.ggml.model = none`), the same files for both tools. "
               "llama-bench reports the mean of its repetitions (+- standard deviation); quantscope the median.")
         print()
-        print("| file | prefill tok/s: quantscope | llama.cpp | ratio | decode tok/s: quantscope | llama.cpp | ratio |")
-        print("|---|---|---|---|---|---|---|")
+        print("llama.cpp quantizes the activations of every Q8_0/Q4_0 matmul to 8-bit blocks and uses integer dot "
+              "products; quantscope's host path keeps fp32 activations (exact dequantization), and `--target "
+              "llamacpp-cpu` runs llama.cpp's arithmetic. Both are listed; the second is the like-for-like pair.")
+        print()
+        print("| file | quantscope numerics | prefill tok/s: quantscope | llama.cpp | ratio | decode tok/s: quantscope "
+              "| llama.cpp | ratio |")
+        print("|---|---|---|---|---|---|---|---|")
         ours = {label: r for label, _, r in runs}
         for t in GGUF_TYPES:
-            if t not in llama or f"gguf-{t}" not in ours:
-                continue
-            pre, dec, _ = llama[t]
-            q = ours[f"gguf-{t}"]
-            qp, qd = q["prefill_tok_s"]["median"], q["decode_tok_s"]["median"]
-            lp = f"{pre['avg_ts']:.2f} +- {pre['stddev_ts']:.2f}" if pre else "-"
-            ld = f"{dec['avg_ts']:.2f} +- {dec['stddev_ts']:.2f}" if dec else "-"
-            rp = f"{qp / pre['avg_ts']:.2f}" if pre else "-"
-            rd = f"{qd / dec['avg_ts']:.2f}" if dec else "-"
-            print(f"| {t}.gguf | {qp:.2f} | {lp} | {rp} | {qd:.2f} | {ld} | {rd} |")
+            for label, numerics in ((f"gguf-{t}", "host (fp32 activations)"), (f"gguf-{t}-llamacpp", "llamacpp-cpu")):
+                if t not in llama or label not in ours:
+                    continue
+                pre, dec, _ = llama[t]
+                q = ours[label]
+                qp, qd = q["prefill_tok_s"]["median"], q["decode_tok_s"]["median"]
+                lp = f"{pre['avg_ts']:.2f} +- {pre['stddev_ts']:.2f}" if pre else "-"
+                ld = f"{dec['avg_ts']:.2f} +- {dec['stddev_ts']:.2f}" if dec else "-"
+                rp = f"{qp / pre['avg_ts']:.2f}" if pre else "-"
+                rd = f"{qd / dec['avg_ts']:.2f}" if dec else "-"
+                print(f"| {t}.gguf | {numerics} | {qp:.2f} | {lp} | {rp} | {qd:.2f} | {ld} | {rd} |")
         print()
         print("    llama-bench -m WORKDIR/TYPE.gguf -p P -n N -r R -t THREADS -o json")
     print()
     print("Commands (WORKDIR as in the script):")
     print()
     print("    quantscope bench --host -t THREADS --json")
-    print("    quantscope bench MODEL [--recipe R.json] -p P -n N -r R -t THREADS --json")
+    print("    quantscope bench MODEL [--recipe R.json] [--target llamacpp-cpu] -p P -n N -r R -t THREADS --json")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@
 #include "model/synth.h"
 #include "quant/quantize_model.h"
 #include "quant/recipe.h"
+#include "targets/target_profile.h"
+#include "targets/target_run.h"
 
 namespace quantscope::cli {
 namespace {
@@ -169,7 +171,10 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
     o.model.model = dir;
   }
   if (o.model.model.empty()) fail_input("bench: give a MODEL, --synthetic ARCH or --host");
-  OpenedModel m = open_model(o.model);
+  // A target applies after an in-memory recipe, so the linears it wraps are the quantized ones.
+  ModelOptions untargeted = o.model;
+  untargeted.target.clear();
+  OpenedModel m = open_model(untargeted);
   std::string scheme = "as stored";
   if (!o.recipe.empty()) {
     const Recipe r = read_recipe(o.recipe);
@@ -180,12 +185,14 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
     quantize_model(*m.model, plan, nullptr, qo);  // calibration-free methods only (InputError otherwise)
     scheme = o.recipe;
   }
+  if (!o.model.target.empty()) apply_target(*m.model, load_target(o.model.target));
   const ThroughputResult t = measure_throughput(*m.model, o.tp);
   const long rss = peak_rss_kib();
   nlohmann::json j;
   j["model"] = m.model->path;
   j["synthetic"] = m.model->config.synthetic;
   j["recipe"] = scheme;
+  j["target"] = o.model.target.empty() ? "host" : o.model.target;
   j["prompt_tokens"] = o.tp.prompt;
   j["gen_tokens"] = o.tp.gen;
   j["repetitions"] = o.tp.repetitions;
@@ -218,8 +225,8 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
     fmt::print("model        {}{}\n", m.model->path, m.model->config.synthetic ? "  (SYNTHETIC weights)" : "");
     fmt::print("weights      {} ({:.1f} MiB; {:.1f} MiB streamed per decoded token), recipe {}\n", t.weight_bytes,
                double(t.weight_bytes) / 1048576.0, double(t.streamed_weight_bytes) / 1048576.0, scheme);
-    fmt::print("cpu          {}, {} threads, isa {}, commit {}\n", cpu_model_name(), num_threads(), isa_name(active_isa()),
-               build_commit());
+    fmt::print("cpu          {}, {} threads, isa {}, commit {}; numerics of target {}\n", cpu_model_name(), num_threads(),
+               isa_name(active_isa()), build_commit(), o.model.target.empty() ? "host" : o.model.target);
     fmt::print("prefill      {} tokens: {:.2f} tok/s median (min {:.2f}, max {:.2f}); time to first token {:.3f} s; "
                "{:.1f} GFLOP/s\n",
                o.tp.prompt, t.prefill_tok_s.median(), t.prefill_tok_s.min(), t.prefill_tok_s.max(), t.ttft_s.median(),
@@ -256,6 +263,7 @@ std::function<int()> setup_bench(CLI::App& app) {
   app.add_flag("--no-mmap", o->model.no_mmap, "read weights into memory instead of memory-mapping them");
   app.add_option("--synthetic", o->synthetic, "time a synthetic checkpoint of this preset (written once to the temp dir)");
   app.add_option("--recipe", o->recipe, "quantize in memory first by this recipe (calibration-free methods)");
+  add_target_option(app, o->model);
   app.add_option("-p,--prompt", o->tp.prompt, "prefill tokens (default 512)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-n,--gen", o->tp.gen, "decoded tokens (default 128)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads of the 'all threads' figures (default: all)")

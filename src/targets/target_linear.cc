@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/matmul.h"
+#include "kernels/q8_blocks.h"
 #include "numerics/float_formats.h"
 
 namespace quantscope {
@@ -37,6 +38,17 @@ TargetLinear::TargetLinear(std::unique_ptr<Linear> q, const TargetProfile& t, DT
     fail_internal("{}: block-quantized activations need weight groups of {} (got {})", q_->name(), block_, w.group_size);
   if (q_->act().bits && w.groups != 1)
     fail_internal("{}: integer pipelines take per-channel or per-tensor weight scales", q_->name());
+  // Weight-only kernels hold scales in the target's dtype (the activation dtype on Ascend); the
+  // integer pipelines' weight_scale is fp32 (msModelSlim, vLLM).
+  const DType sd = q_->act().bits ? DType::F32 : t.weight_scale_dtype_for(act_, w.spec.scale_dtype);
+  scales_ = w.scales;
+  round_to_dtype(scales_.data(), int64_t(scales_.size()), sd, Overflow::ToInf);
+  if (block_) {
+    // llama.cpp's CPU path reads the packed codes in VNNI tiles (kernels/q8_blocks.h), 0.5 byte per
+    // 4-bit weight: no widened copy of the matrix.
+    tiled_ = pack_q8_weights(w.kernel_view(), scales_.data());
+    return;
+  }
   wi_.resize(size_t(n * k));
   for (int64_t r = 0; r < n; ++r)
     for (int64_t c = 0; c < k; ++c) {
@@ -44,11 +56,6 @@ TargetLinear::TargetLinear(std::unique_ptr<Linear> q, const TargetProfile& t, DT
       if (p.zero != std::floor(p.zero)) fail_internal("{}: zero point {} is not an integer", q_->name(), p.zero);
       wi_[size_t(r * k + c)] = int16_t(int(w.code(r, c)) - int(p.zero));
     }
-  // Weight-only kernels hold scales in the target's dtype (the activation dtype on Ascend); the
-  // integer pipelines' weight_scale is fp32 (msModelSlim, vLLM).
-  const DType sd = q_->act().bits ? DType::F32 : t.weight_scale_dtype_for(act_, w.spec.scale_dtype);
-  scales_ = w.scales;
-  round_to_dtype(scales_.data(), int64_t(scales_.size()), sd, Overflow::ToInf);
 }
 
 std::string TargetLinear::describe() const { return q_->describe() + " (target pipeline)"; }
@@ -84,40 +91,36 @@ void TargetLinear::forward_weight_only(const float* x, int64_t m, float* y) cons
 }
 
 void TargetLinear::forward_block_quant(const float* x, int64_t m, float* y) const {
-  const QuantizedWeight& w = q_->weight();
-  const int64_t n = w.rows, k = w.cols, nb = w.groups;
+  const int64_t n = out_features(), k = in_features(), nb = tiled_.blocks, kp = nb * kQ8Block;
   const std::vector<float>& bias = q_->bias();
+  // Activations: d = amax / 127 per block of 32, stored as fp16; q = round-half-away(x * (1 / d)) with
+  // the reciprocal of the unrounded d (llama.cpp's quantize_row_q8_0); zero-padded to whole blocks.
+  std::vector<int8_t> q(size_t(m * kp), 0);
+  std::vector<float> d(size_t(m * nb));
+  std::vector<int32_t> qsum(size_t(m * nb));
+  std::vector<uint8_t> finite(size_t(m), 1);
   parallel_for(0, m, [&](int64_t i) {
     const float* xi = x + i * k;
-    std::vector<int32_t> q(static_cast<size_t>(k));
-    std::vector<float> d(static_cast<size_t>(nb));
-    bool finite = true;
     for (int64_t b = 0; b < nb; ++b) {
-      const int64_t c0 = b * block_, c1 = std::min(k, c0 + block_);
+      const int64_t c0 = b * kQ8Block, c1 = std::min(k, c0 + kQ8Block);
       float amax = 0;
       for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(xi[c]));
-      if (!std::isfinite(amax)) finite = false;
+      if (!std::isfinite(amax)) finite[size_t(i)] = 0;
       const float db = amax / 127.0f;
       const float id = db != 0.0f ? 1.0f / db : 0.0f;
-      for (int64_t c = c0; c < c1; ++c) q[size_t(c)] = int32_t(round_value(xi[c] * id, Rounding::HalfAwayFromZero));
-      d[size_t(b)] = round_to_dtype(db, DType::F16);  // the block scale is stored as fp16
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      if (!finite) {
-        y[i * n + j] = std::numeric_limits<float>::quiet_NaN();
-        continue;
+      int32_t sum = 0;
+      for (int64_t c = c0; c < c1; ++c) {
+        const int32_t v = finite[size_t(i)] ? int32_t(round_value(xi[c] * id, Rounding::HalfAwayFromZero)) : 0;
+        q[size_t(i * kp + c)] = int8_t(v);
+        sum += v;
       }
-      const int64_t sr = w.scale_rows == 1 ? 0 : j;
-      float sum = 0.0f;
-      for (int64_t b = 0; b < nb; ++b) {
-        const int64_t c0 = b * block_, c1 = std::min(k, c0 + block_);
-        int32_t isum = 0;
-        for (int64_t c = c0; c < c1; ++c) isum += q[size_t(c)] * int32_t(wi_[size_t(j * k + c)]);
-        sum += float(isum) * (d[size_t(b)] * scales_[size_t(sr * nb + b)]);
-      }
-      y[i * n + j] = bias.empty() ? sum : sum + bias[size_t(j)];
+      qsum[size_t(i * nb + b)] = sum;
+      d[size_t(i * nb + b)] = round_to_dtype(db, DType::F16);  // the block scale is stored as fp16
     }
-  }, n * k);
+  }, k);
+  gemm_q8_blocks({q.data(), d.data(), qsum.data(), m}, tiled_, bias.empty() ? nullptr : bias.data(), y);
+  for (int64_t i = 0; i < m; ++i)
+    if (!finite[size_t(i)]) std::fill(y + i * n, y + (i + 1) * n, std::numeric_limits<float>::quiet_NaN());
 }
 
 bool TargetLinear::quantize_row(const float* x, int32_t* out, float* scale_out) const {

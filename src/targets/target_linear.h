@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/q8_blocks.h"
 #include "model/linear.h"
 #include "quant/quantized_linear.h"
 #include "targets/target_profile.h"
@@ -47,7 +48,8 @@ class TargetLinear final : public Linear {
   Rounding rounding_;
   std::string static_apply_, dynamic_apply_, deq_format_;
   int64_t block_ = 0;
-  std::vector<int16_t> wi_;      // [n, k] integer weights w - zero
+  std::vector<int16_t> wi_;      // [n, k] integer weights w - zero (not for block-quantized activations)
+  Q8TiledWeights tiled_;         // block-quantized activations: the codes in VNNI tiles
   std::vector<float> scales_;    // [scale_rows, groups], rounded to the target's weight scale dtype
 };
 

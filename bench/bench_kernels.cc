@@ -1,0 +1,137 @@
+// quantscope_bench_kernels: Google Benchmark of the kernels on openPangu-Embedded-1B shapes (hidden 1536,
+// intermediate 6144): decode (m = 1) and prefill panels (m = 64) of the dense bf16 GEMV/GEMM, packed
+// W8/W4 codes dequantized in registers (host numerics), and llama.cpp's 8-bit block numerics on the
+// VNNI tiles (kernels/q8_blocks.h). Counters: bytes_per_second is the weight bytes read per call
+// (compare with `quantscope bench --host`'s read bandwidth); items_per_second is multiply-adds x 2.
+//   quantscope_bench_kernels [--benchmark_filter=REGEX] [--benchmark_min_time=0.5] [--threads=N via QUANTSCOPE_THREADS]
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/parallel.h"
+#include "kernels/matmul.h"
+#include "kernels/packed_matrix.h"
+#include "kernels/q8_blocks.h"
+
+using namespace quantscope;
+
+namespace {
+
+constexpr int64_t kHidden = 1536, kInter = 6144;
+
+std::vector<float> random_floats(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// A packed b-bit matrix [n, k] with groups of `group` columns, asymmetric, fp32 scales.
+struct Packed {
+  std::vector<uint8_t> codes;
+  std::vector<float> scales, zeros;
+  PackedCodesMatrix w;
+  Packed(int bits, int64_t n, int64_t k, int64_t group) {
+    std::mt19937_64 rng(bits * 31 + n + k);
+    w.bits = bits, w.rows = n, w.cols = k, w.group_size = group, w.groups = (k + group - 1) / group;
+    w.row_bytes = (k * bits + 7) / 8;
+    codes.resize(size_t(n * w.row_bytes));
+    for (auto& c : codes) c = uint8_t(rng());
+    scales.assign(size_t(n * w.groups), 0.01f);
+    zeros.resize(size_t(n * w.groups));
+    for (auto& z : zeros) z = float(rng() % (1u << bits));
+    w.codes = codes.data(), w.scales = scales.data(), w.zeros = zeros.data();
+  }
+  double bytes() const { return double(codes.size()) + 4.0 * double(scales.size() + zeros.size()); }
+};
+
+void set_threads_from_env() {
+  if (const char* t = std::getenv("QUANTSCOPE_THREADS")) set_num_threads(std::atoi(t));
+}
+
+// Dense bf16 weights [n, k] (the unquantized checkpoint's dtype).
+void BM_dense_bf16(benchmark::State& state) {
+  set_threads_from_env();
+  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  std::vector<uint16_t> w(size_t(n * k));
+  const std::vector<float> wf = random_floats(w.size(), 1);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = f32_to_bf16(wf[i]);
+  const std::vector<float> x = random_floats(size_t(m * k), 2);
+  std::vector<float> y(size_t(m * n));
+  const DenseMatrix dm{DType::BF16, n, k, w.data()};
+  for (auto _ : state) {
+    matmul(x.data(), m, dm, nullptr, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * n * k * 2);
+  state.SetItemsProcessed(int64_t(state.iterations()) * 2 * m * n * k);
+}
+
+// Packed codes dequantized in registers, fp32 arithmetic (the host's exact path).
+void BM_packed_host(benchmark::State& state) {
+  set_threads_from_env();
+  const int bits = int(state.range(0));
+  const int64_t m = state.range(1), n = state.range(2), k = state.range(3), group = state.range(4);
+  const Packed p(bits, n, k, group);
+  const std::vector<float> x = random_floats(size_t(m * k), 2);
+  std::vector<float> y(size_t(m * n));
+  for (auto _ : state) {
+    matmul_packed(x.data(), m, p.w, nullptr, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(double(state.iterations()) * p.bytes()));
+  state.SetItemsProcessed(int64_t(state.iterations()) * 2 * m * n * k);
+}
+
+// llama.cpp's numerics: activations in 8-bit blocks of 32, integer dots (VNNI where the CPU has it).
+void BM_q8_blocks(benchmark::State& state) {
+  set_threads_from_env();
+  const int bits = int(state.range(0));
+  const int64_t m = state.range(1), n = state.range(2), k = state.range(3);
+  const Packed p(bits, n, k, kQ8Block);
+  const Q8TiledWeights t = pack_q8_weights(p.w, p.w.scales);
+  const int64_t nb = t.blocks;
+  std::mt19937_64 rng(5);
+  std::vector<int8_t> q(size_t(m * nb * kQ8Block));
+  for (auto& v : q) v = int8_t(int(rng() % 255) - 127);
+  std::vector<float> d(size_t(m * nb), 0.01f);
+  std::vector<int32_t> qsum(size_t(m * nb), 0);
+  std::vector<float> y(size_t(m * n));
+  for (auto _ : state) {
+    gemm_q8_blocks({q.data(), d.data(), qsum.data(), m}, t, nullptr, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(int64_t(double(state.iterations()) * double(t.bytes())));
+  state.SetItemsProcessed(int64_t(state.iterations()) * 2 * m * n * k);
+  state.SetLabel(q8_blocks_use_vnni() ? "vnni" : "scalar");
+}
+
+// Decode (m = 1) and a prefill panel (m = 64) on the MLP up projection [6144, 1536] and down [1536, 6144].
+void decode_and_prefill(benchmark::internal::Benchmark* b) {
+  for (int64_t m : {1, 64})
+    for (auto nk : {std::pair<int64_t, int64_t>{kInter, kHidden}, {kHidden, kInter}}) b->Args({m, nk.first, nk.second});
+}
+
+}  // namespace
+
+BENCHMARK(BM_dense_bf16)->Apply(decode_and_prefill)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_packed_host)
+    ->Apply([](benchmark::internal::Benchmark* b) {
+      for (int bits : {8, 4})
+        for (int64_t m : {1, 64}) b->Args({bits, m, kInter, kHidden, bits == 8 ? kHidden : 128});
+    })
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_q8_blocks)
+    ->Apply([](benchmark::internal::Benchmark* b) {
+      for (int bits : {8, 4})
+        for (int64_t m : {1, 64}) b->Args({bits, m, kInter, kHidden});
+    })
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_MAIN();
