@@ -58,6 +58,7 @@ class PackedLinear final : public Linear {
   uint64_t weight_bytes() const override;
   std::string describe() const override { return description_; }
   PackedCodesMatrix view() const;
+  const std::vector<float>& bias() const { return bias_; }
   // The checkpoint's bias (fp32, out_features values) when the architecture has one (openPangu q/k/v/o).
   void set_bias(std::vector<float> bias);
 

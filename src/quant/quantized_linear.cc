@@ -94,4 +94,25 @@ void NonFiniteTap::on_linear_input(int layer, TensorRole role, const float* x, i
   }
 }
 
+std::unique_ptr<QuantizedLinear> quantized_linear_from_packed(const PackedLinear& p, std::string name) {
+  const PackedCodesMatrix v = p.view();
+  WeightQuantSpec spec;
+  spec.bits = v.bits;
+  spec.granularity = v.per_tensor ? Granularity::Tensor : v.groups > 1 ? Granularity::Group : Granularity::Channel;
+  spec.group_size = spec.granularity == Granularity::Group ? v.group_size : 0;
+  spec.symmetric = v.zeros == nullptr && v.zero == symmetric_zero_point(v.bits);
+  const int64_t np = (v.per_tensor ? 1 : v.rows) * v.groups;
+  bool f16 = true;
+  for (int64_t i = 0; i < np && f16; ++i) f16 = f16_to_f32(f32_to_f16(v.scales[i])) == v.scales[i];
+  spec.scale_dtype = f16 ? DType::F16 : DType::F32;
+  QuantizedWeight w = QuantizedWeight::layout(v.rows, v.cols, spec);
+  if (w.row_bytes() != v.row_bytes || w.group_size != v.group_size)
+    fail_internal("{}: packed layout does not match a quantized weight's", name);
+  std::copy(v.codes, v.codes + v.rows * v.row_bytes, w.packed.begin());
+  std::copy(v.scales, v.scales + np, w.scales.begin());
+  if (!spec.symmetric)
+    for (int64_t i = 0; i < np; ++i) w.zeros[size_t(i)] = v.zeros ? v.zeros[i] : v.zero;
+  return std::make_unique<QuantizedLinear>(std::move(name), std::move(w), p.bias());
+}
+
 }  // namespace quantscope

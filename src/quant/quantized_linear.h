@@ -60,6 +60,11 @@ class QuantizedLinear final : public Linear {
   std::vector<float> smooth_;
 };
 
+// The same codes, scales and bias as a QuantizedLinear named `name` (a GGUF Q8_0/Q4_0 matrix loaded as a
+// PackedLinear), so the target layer can run it with a target's numerics. The spec is read off the
+// layout: symmetric when the zero point is the constant 2^(b-1), fp16 scales when every scale is one.
+std::unique_ptr<QuantizedLinear> quantized_linear_from_packed(const PackedLinear& p, std::string name);
+
 // Where a non-finite value first appeared.
 struct NonFiniteEvent {
   std::string tensor;  // canonical name of the linear whose output (or input, from the tap) had it

@@ -59,7 +59,9 @@ TargetRunSetup apply_target(Model& m, const TargetProfile& t) {
   if (!t.any_scheme) {
     // Each quantized linear runs through the target's pipeline (target_linear.h), if the target has a
     // kernel for its scheme; otherwise the run is refused, naming the tensor, rule and nearest scheme.
-    auto wrap = [&](std::unique_ptr<Linear>& l) {
+    auto wrap = [&](std::unique_ptr<Linear>& l, const std::string& name) {
+      // A GGUF Q8_0/Q4_0 matrix is loaded as packed codes: the same stored form, run by the target too.
+      if (const auto* p = dynamic_cast<const PackedLinear*>(l.get())) l = quantized_linear_from_packed(*p, name);
       const auto* q = dynamic_cast<const QuantizedLinear*>(l.get());
       if (!q) return;
       Scheme sc;
@@ -72,9 +74,15 @@ TargetRunSetup apply_target(Model& m, const TargetProfile& t) {
                    c.rule, c.nearest.describe());
       l = std::make_unique<TargetLinear>(std::move(l), t, s.activation_dtype);
     };
-    for (auto& lw : m.layers)
-      for (auto* l : {&lw.q, &lw.k, &lw.v, &lw.o, &lw.gate, &lw.up, &lw.down}) wrap(*l);
-    wrap(m.lm_head);
+    for (size_t li = 0; li < m.layers.size(); ++li) {
+      auto& lw = m.layers[li];
+      const std::pair<std::unique_ptr<Linear>*, TensorRole> linears[] = {
+          {&lw.q, TensorRole::AttnQ},    {&lw.k, TensorRole::AttnK}, {&lw.v, TensorRole::AttnV},
+          {&lw.o, TensorRole::AttnO},    {&lw.gate, TensorRole::MlpGate}, {&lw.up, TensorRole::MlpUp},
+          {&lw.down, TensorRole::MlpDown}};
+      for (const auto& [l, role] : linears) wrap(*l, fmt::format("layers.{}.{}", li, role_name(role)));
+    }
+    wrap(m.lm_head, "lm_head");
   }
   if (s.activation_dtype == DType::F32) return s;
   // Full-precision weights in the activation dtype, as the device holds them.

@@ -15,6 +15,8 @@
 #include "interop/gguf_export.h"
 #include "interop_fixtures.h"
 #include "quant/quantized_linear.h"
+#include "targets/target_profile.h"
+#include "targets/target_run.h"
 
 namespace quantscope {
 namespace {
@@ -93,6 +95,30 @@ TEST(GgufExport, QuantizedCodesBecomeQ8_0AndQ4_0BlocksExactly) {
   EXPECT_EQ(f4.tensor("blk.1.ffn_up.weight").type, GgmlType::Q4_0);
   EXPECT_EQ(f4.get_u32("general.file_type"), 2u);
   EXPECT_EQ(logits(tmp.file("q4")), logits(tmp.file("q4.gguf")));
+}
+
+// A GGUF Q8_0/Q4_0 file is loaded as packed codes; under a target it must run that target's numerics,
+// exactly as the quantized directory it was exported from does (it once ran the host's, silently).
+TEST(GgufExport, TargetNumericsRunOnTheGgufAsOnItsSource) {
+  test::TempDir tmp;
+  write_synthetic_checkpoint(test::tiny_pangu(), tmp.file("src"));
+  for (int bits : {8, 4}) {
+    const std::string q = tmp.file("q" + std::to_string(bits));
+    test::quantize_to_dir(tmp.file("src"),
+                          R"({"default": {"method": "rtn", "w_bits": )" + std::to_string(bits) +
+                              R"(, "granularity": "group", "group_size": 32, "symmetric": true, "scale_dtype": "f16"},
+                              "overrides": [{"match": "lm_head", "scheme": {"method": "none"}}]})",
+                          q);
+    export_gguf(q, q + ".gguf", {});
+    auto under_target = [](const std::string& path) {
+      auto m = load_any_model(path);
+      apply_target(*m, load_target("llamacpp-cpu"));
+      return test::logits_of(*m, kIds);
+    };
+    const std::vector<float> dir = under_target(q), gguf = under_target(q + ".gguf");
+    EXPECT_EQ(dir, gguf) << bits << " bits";
+    EXPECT_NE(gguf, logits(q + ".gguf")) << "8-bit activation blocks must change the logits";
+  }
 }
 
 TEST(GgufExport, LlamaFromLlama2cWithTokenizerAndTypes) {
