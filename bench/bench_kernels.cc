@@ -2,7 +2,8 @@
 // intermediate 6144): decode (m = 1) and prefill panels (m = 64) of the dense bf16 GEMV/GEMM, packed
 // W8/W4 codes dequantized in registers (host numerics), and llama.cpp's 8-bit block numerics on the
 // VNNI tiles (kernels/q8_blocks.h). Counters: bytes_per_second is the weight bytes read per call
-// (compare with `quantscope bench --host`'s read bandwidth); items_per_second is multiply-adds x 2.
+// (compare with `quantscope bench --host`'s read bandwidth; the [6144, 1536] matrices fit in a large
+// last-level cache, the lm_head shape [153376, 1536] does not); items_per_second is multiply-adds x 2.
 //   quantscope_bench_kernels [--benchmark_filter=REGEX] [--benchmark_min_time=0.5] [--threads=N via QUANTSCOPE_THREADS]
 #include <benchmark/benchmark.h>
 
@@ -20,7 +21,7 @@ using namespace quantscope;
 
 namespace {
 
-constexpr int64_t kHidden = 1536, kInter = 6144;
+constexpr int64_t kHidden = 1536, kInter = 6144, kVocab = 153376;
 
 std::vector<float> random_floats(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -123,6 +124,7 @@ BENCHMARK(BM_packed_host)
     ->Apply([](benchmark::internal::Benchmark* b) {
       for (int bits : {8, 4})
         for (int64_t m : {1, 64}) b->Args({bits, m, kInter, kHidden, bits == 8 ? kHidden : 128});
+      b->Args({4, 1, kVocab, kHidden, 128});  // lm_head decode: streams from memory, not cache
     })
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
@@ -130,6 +132,7 @@ BENCHMARK(BM_q8_blocks)
     ->Apply([](benchmark::internal::Benchmark* b) {
       for (int bits : {8, 4})
         for (int64_t m : {1, 64}) b->Args({bits, m, kInter, kHidden});
+      b->Args({4, 1, kVocab, kHidden});  // lm_head decode: streams from memory, not cache
     })
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);

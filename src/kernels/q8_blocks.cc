@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/isa.h"
@@ -38,19 +39,29 @@ Q8TiledWeights pack_q8_weights(const PackedCodesMatrix& w, const float* scales) 
   t.row_tiles = (w.rows + kQ8TileRows - 1) / kQ8TileRows;
   t.nibbles = w.bits <= 4;
   const int64_t tb = t.row_tiles * t.blocks;
+  const int64_t np = (w.per_tensor ? 1 : w.rows) * w.groups;
+  bool f16 = true, one_zero = true;
+  for (int64_t i = 0; i < np; ++i) {
+    f16 = f16 && f16_to_f32(f32_to_f16(scales[i])) == scales[i];
+    const float z = w.zeros ? w.zeros[i] : w.zero;
+    if (z != std::floor(z) || std::fabs(z) > 255)
+      fail_internal("q8 blocks: zero point {} (parameter {}) is not a small integer", z, i);
+    one_zero = one_zero && z == (w.zeros ? w.zeros[0] : w.zero);
+  }
   t.codes.assign(size_t(tb * t.block_bytes()), 0);
-  t.scales.assign(size_t(tb * kQ8TileRows), 0.0f);
-  t.zeros.assign(size_t(tb * kQ8TileRows), 0);
+  if (f16) t.scales_f16.assign(size_t(tb * kQ8TileRows), 0);
+  else t.scales_f32.assign(size_t(tb * kQ8TileRows), 0.0f);
+  if (one_zero) t.zero = int32_t(w.zeros ? w.zeros[0] : w.zero);
+  else t.zeros.assign(size_t(tb * kQ8TileRows), 0);
   for (int64_t j = 0; j < w.rows; ++j) {
     const int64_t tile = j / kQ8TileRows, r = j % kQ8TileRows;
     for (int64_t b = 0; b < t.blocks; ++b) {
       const int64_t g = std::min(b, w.groups - 1);
-      const float zero = w.group_zero(j, g);
-      if (zero != std::floor(zero) || std::fabs(zero) > 255)
-        fail_internal("q8 blocks: zero point {} of row {} is not a small integer", zero, j);
       const int64_t idx = tile_block_index(t, tile, b);
-      t.scales[size_t(idx * kQ8TileRows + r)] = scales[w.param_index(j, g)];
-      t.zeros[size_t(idx * kQ8TileRows + r)] = int32_t(zero);
+      const size_t at = size_t(idx * kQ8TileRows + r);
+      if (f16) t.scales_f16[at] = f32_to_f16(scales[w.param_index(j, g)]);
+      else t.scales_f32[at] = scales[w.param_index(j, g)];
+      if (!one_zero) t.zeros[at] = int16_t(w.group_zero(j, g));
       uint8_t* dst = t.codes.data() + idx * t.block_bytes();
       for (int64_t c = 0; c < kQ8Block && b * kQ8Block + c < w.cols; ++c) {
         int64_t byte;
@@ -61,6 +72,10 @@ Q8TiledWeights pack_q8_weights(const PackedCodesMatrix& w, const float* scales) 
     }
   }
   return t;
+}
+
+float Q8TiledWeights::scale(int64_t i) const {
+  return scales_f16.empty() ? scales_f32[size_t(i)] : f16_to_f32(scales_f16[size_t(i)]);
 }
 
 void gemm_q8_blocks_scalar(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, float* y) {
@@ -80,8 +95,8 @@ void gemm_q8_blocks_scalar(const Q8Rows& x, const Q8TiledWeights& w, const float
           const int32_t code = (codes[byte] >> shift) & (w.nibbles ? 0x0F : 0xFF);
           isum += code * int32_t(x.q[i * kp + b * kQ8Block + c]);
         }
-        isum -= w.zeros[size_t(idx * kQ8TileRows + r)] * x.qsum[i * w.blocks + b];
-        const float ds = x.d[i * w.blocks + b] * w.scales[size_t(idx * kQ8TileRows + r)];
+        isum -= w.zero_point(idx * kQ8TileRows + r) * x.qsum[i * w.blocks + b];
+        const float ds = x.d[i * w.blocks + b] * w.scale(idx * kQ8TileRows + r);
         const float prod = float(isum) * ds;
         sum = sum + prod;
       }

@@ -19,6 +19,7 @@
 // 4-bit matrix streams 0.5 bytes per weight, as packed.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -36,10 +37,19 @@ struct Q8TiledWeights {
   int64_t row_tiles = 0;  // ceil(rows / 16); padded rows have code 0, scale 0, zero 0
   bool nibbles = false;   // bits <= 4: two codes per byte
   std::vector<uint8_t> codes;   // [row_tiles][blocks][vectors per block: 4 (nibbles) or 8][64]
-  std::vector<float> scales;    // [row_tiles][blocks][16]
-  std::vector<int32_t> zeros;   // [row_tiles][blocks][16]
+  // Scales [row_tiles][blocks][16]: as fp16 when every one is exactly an fp16 value (GGUF's, and every
+  // target that holds scales in fp16), else fp32; exactly one of the two is filled.
+  std::vector<uint16_t> scales_f16;
+  std::vector<float> scales_f32;
+  // Zero points [row_tiles][blocks][16] as int16, or none when every row and block has the same one
+  // (symmetric codes: GGUF Q8_0 / Q4_0), which is then `zero`. Decode streams codes, scales and zero
+  // points per token: this keeps a Q4_0 matrix at 0.5625 bytes per weight, as llama.cpp's.
+  std::vector<int16_t> zeros;
+  int32_t zero = 0;
   int64_t block_bytes() const { return nibbles ? 4 * 64 : 8 * 64; }
-  uint64_t bytes() const { return codes.size() + 4 * scales.size() + 4 * zeros.size(); }
+  uint64_t bytes() const { return codes.size() + 2 * scales_f16.size() + 4 * scales_f32.size() + 2 * zeros.size(); }
+  float scale(int64_t i) const;  // i = (tile * blocks + block) * 16 + row in tile
+  int32_t zero_point(int64_t i) const { return zeros.empty() ? zero : zeros[std::size_t(i)]; }
 };
 
 // Repacks `w` (groups of exactly 32 columns, or one group when cols <= 32; integer zero points) with

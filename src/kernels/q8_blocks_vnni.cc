@@ -58,8 +58,13 @@ void tile_rows(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, int6
         }
       }
     }
-    const __m512i zeros = _mm512_loadu_si512(w.zeros.data() + idx * kQ8TileRows);
-    const __m512 scales = _mm512_loadu_ps(w.scales.data() + idx * kQ8TileRows);
+    const __m512i zeros = w.zeros.empty() ? _mm512_set1_epi32(w.zero)
+                                          : _mm512_cvtepi16_epi32(_mm256_loadu_si256(
+                                                reinterpret_cast<const __m256i*>(w.zeros.data() + idx * kQ8TileRows)));
+    // fp16 -> fp32 is exact, so both forms give the scalar reference's values.
+    const __m512 scales = w.scales_f16.empty() ? _mm512_loadu_ps(w.scales_f32.data() + idx * kQ8TileRows)
+                                               : _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                                     w.scales_f16.data() + idx * kQ8TileRows)));
     for (int r = 0; r < R; ++r) {
       const int64_t i = i0 + r;
       __m512i isum = _mm512_add_epi32(_mm512_add_epi32(acc[r][0], acc[r][1]), _mm512_add_epi32(acc[r][2], acc[r][3]));

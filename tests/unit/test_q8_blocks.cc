@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/parallel.h"
 #include "kernels/isa.h"
 #include "kernels/q8_blocks.h"
@@ -124,6 +125,28 @@ TEST_F(Q8Blocks, FourBitCodesStreamHalfAByte) {
   EXPECT_EQ(t.codes.size(), size_t(32 * 64 / 2));  // 2 tiles x 2 blocks x 4 vectors x 64 bytes
   const test::RandomPacked p8(8, 32, 64, kQ8Block, false, false, 7);
   EXPECT_EQ(pack_q8_weights(p8.w, p8.w.scales).codes.size(), size_t(32 * 64));
+}
+
+// Symmetric codes keep one zero point and fp16-exact scales are stored as fp16 (less to stream per
+// token); the arithmetic is the same (the main test covers both: its symmetric matrices have one zero,
+// its scales are fp32 values; here fp16 ones).
+TEST_F(Q8Blocks, CompactScalesAndZerosGiveTheSameBits) {
+  test::RandomPacked p(4, 33, 96, kQ8Block, false, true, 11);
+  for (int64_t i = 0; i < 33 * 3; ++i) p.scales_buf[size_t(i + 1)] = f16_to_f32(f32_to_f16(p.scales_buf[size_t(i + 1)]));
+  const Q8TiledWeights t = pack_q8_weights(p.w, p.w.scales);
+  EXPECT_FALSE(t.scales_f16.empty());
+  EXPECT_TRUE(t.scales_f32.empty());
+  EXPECT_TRUE(t.zeros.empty());
+  EXPECT_EQ(t.zero, 8);
+  EXPECT_EQ(t.bytes(), t.codes.size() + 2 * t.scales_f16.size());
+  const RandomQ8Rows x(3, 96, 5);
+  const std::vector<float> want = definition(p, x, 3, nullptr);
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    std::vector<float> y(size_t(3 * 33));
+    gemm_q8_blocks(x.view(3), t, nullptr, y.data());
+    expect_bits_equal(y, want, std::string(isa_name(isa)));
+  }
 }
 
 TEST_F(Q8Blocks, RefusesGroupsOtherThanTheBlock) {
