@@ -182,6 +182,11 @@ def cases():
         "results query s.db")
     add("results store damaged (pages 2-3 overwritten)", "bad input",
         lambda d: (shutil.copy(STORE_SEED, d / "s.db"), patch(d / "s.db", 4096, b"\xa5" * 8192)), "results query s.db")
+    add("report of a file that is not a store", "bad input", lambda d: write(d, "s.db", "not a database, just text\n" * 200),
+        "report s.db --out rep", outputs=("rep",))
+    add("report of a damaged store", "bad input",
+        lambda d: (shutil.copy(STORE_SEED, d / "s.db"), patch(d / "s.db", 4096, b"\xa5" * 8192)), "report s.db --out rep",
+        outputs=("rep",))
     add("AscendV1 description with a number that overflows a double", "bad input",
         lambda d: (shutil.copytree(ROOT / "fuzz/ascend_v1_base", d / "av"),
                    write(d / "av", "quant_model_description.json", '{"model_quant_type": 1e999}')), "inspect av")
