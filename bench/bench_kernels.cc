@@ -108,7 +108,7 @@ void BM_q8_blocks(benchmark::State& state) {
   }
   state.SetBytesProcessed(int64_t(double(state.iterations()) * double(t.bytes())));
   state.SetItemsProcessed(int64_t(state.iterations()) * 2 * m * n * k);
-  state.SetLabel(q8_blocks_use_vnni() ? "vnni" : "scalar");
+  state.SetLabel(q8_blocks_kernel(t));
 }
 
 // Decode (m = 1) and a prefill panel (m = 64) on the MLP up projection [6144, 1536] and down [1536, 6144].

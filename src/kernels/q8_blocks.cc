@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -116,10 +117,18 @@ bool q8_blocks_use_vnni() {
   return active_isa() == Isa::Avx512 && has_vnni;
 }
 
+const char* q8_blocks_kernel(const Q8TiledWeights& w) {
+  if (q8_blocks_use_vnni()) return "vnni";
+  if (w.nibbles && (active_isa() == Isa::Avx2 || active_isa() == Isa::Avx512)) return "avx2";
+  return "scalar";
+}
+
 void gemm_q8_blocks(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, float* y) {
-  if (!q8_blocks_use_vnni()) return gemm_q8_blocks_scalar(x, w, bias, y);
+  const std::string_view kernel = q8_blocks_kernel(w);
+  if (kernel == "scalar") return gemm_q8_blocks_scalar(x, w, bias, y);
+  const auto run = kernel == "vnni" ? detail::gemm_q8_blocks_vnni : detail::gemm_q8_blocks_avx2;
   // One row tile is the unit of work: 16 x cols codes, read once and used for every activation row.
-  parallel_blocks(w.row_tiles, [&](int, int64_t t0, int64_t t1) { detail::gemm_q8_blocks_vnni(x, w, bias, t0, t1, y); },
+  parallel_blocks(w.row_tiles, [&](int, int64_t t0, int64_t t1) { run(x, w, bias, t0, t1, y); },
                   x.m * kQ8TileRows * w.cols);
 }
 

@@ -9,7 +9,8 @@
 //
 // That is the definition; the scalar reference below is it written out, and the AVX-512 VNNI kernel
 // (16 output rows per register, one lane per row, so every lane keeps the block order) gives the same
-// bits. CPUs without VNNI run the scalar reference (correct, slower). Work is split over row tiles, so
+// bits, as does the AVX2 kernel for codes of up to 4 bits (8 rows per register, vpmaddubsw). Other
+// cases (5-8-bit codes without VNNI, CPUs without AVX2) run the scalar reference: correct, slower. Work is split over row tiles, so
 // results do not depend on the thread count.
 //
 // Weights are repacked once (pack_q8_weights) into tiles of 16 rows: for each tile and block, the
@@ -71,10 +72,13 @@ void gemm_q8_blocks(const Q8Rows& x, const Q8TiledWeights& w, const float* bias,
 void gemm_q8_blocks_scalar(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, float* y);
 // True where gemm_q8_blocks runs the VNNI kernel (AVX-512 active and the CPU has VNNI).
 bool q8_blocks_use_vnni();
+// The kernel gemm_q8_blocks runs for `w` here: "vnni", "avx2" or "scalar".
+const char* q8_blocks_kernel(const Q8TiledWeights& w);
 
 namespace detail {
 // Row tiles [t0, t1) of y; every activation row.
 void gemm_q8_blocks_vnni(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, int64_t t0, int64_t t1, float* y);
+void gemm_q8_blocks_avx2(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, int64_t t0, int64_t t1, float* y);
 }  // namespace detail
 
 }  // namespace quantscope
