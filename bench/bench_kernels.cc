@@ -7,6 +7,7 @@
 //   quantscope_bench_kernels [--benchmark_filter=REGEX] [--benchmark_min_time=0.5] [--threads=N via QUANTSCOPE_THREADS]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <vector>
@@ -93,7 +94,11 @@ void BM_q8_blocks(benchmark::State& state) {
   set_threads_from_env();
   const int bits = int(state.range(0));
   const int64_t m = state.range(1), n = state.range(2), k = state.range(3);
-  const Packed p(bits, n, k, kQ8Block);
+  // As GGUF Q8_0 / Q4_0 hold them: symmetric codes (one zero point) and fp16 scales.
+  Packed p(bits, n, k, kQ8Block);
+  p.w.zeros = nullptr;
+  p.w.zero = float(1 << (bits - 1));
+  std::fill(p.scales.begin(), p.scales.end(), 0.0078125f);
   const Q8TiledWeights t = pack_q8_weights(p.w, p.w.scales);
   const int64_t nb = t.blocks;
   std::mt19937_64 rng(5);
