@@ -19,6 +19,11 @@ std::string ActQuantSpec::describe() const {
 QuantizedLinear::QuantizedLinear(std::string name, QuantizedWeight w, std::vector<float> bias, ActQuantSpec act)
     : name_(std::move(name)), w_(std::move(w)), bias_(std::move(bias)), act_(act) {}
 
+void QuantizedLinear::release_packed_codes() {
+  w_.packed.clear();
+  w_.packed.shrink_to_fit();
+}
+
 uint64_t QuantizedLinear::weight_bytes() const {
   return w_.storage_bytes() + (bias_.size() + smooth_.size()) * sizeof(float);
 }
@@ -38,6 +43,7 @@ std::string QuantizedLinear::describe() const {
 
 void QuantizedLinear::forward(const float* x, int64_t m, float* y) const {
   const int64_t n = w_.rows, k = w_.cols;
+  if (w_.packed.empty() && n * k > 0) fail_internal("{}: its codes were released to a wrapper", name_);
   std::vector<float> xq;
   if (!smooth_.empty()) {
     // x / s per input channel (the weights hold W * diag(s)); a division, as the folded form would do.

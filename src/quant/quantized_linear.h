@@ -51,6 +51,10 @@ class QuantizedLinear final : public Linear {
   // Empty: none.
   const std::vector<float>& smooth() const { return smooth_; }
   void set_smooth(std::vector<float> s);
+  // For a wrapper that keeps the codes in a layout of its own (TargetLinear's VNNI tiles): frees the
+  // packed codes so the model is not held twice. Scales, zeros, spec and sizes stay; forward() is an
+  // InternalError afterwards, and nothing may read weight().packed.
+  void release_packed_codes();
 
  private:
   std::string name_;

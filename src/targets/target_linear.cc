@@ -47,6 +47,7 @@ TargetLinear::TargetLinear(std::unique_ptr<Linear> q, const TargetProfile& t, DT
     // llama.cpp's CPU path reads the packed codes in VNNI tiles (kernels/q8_blocks.h), 0.5 byte per
     // 4-bit weight: no widened copy of the matrix.
     tiled_ = pack_q8_weights(w.kernel_view(), scales_.data());
+    dynamic_cast<QuantizedLinear&>(*owner_).release_packed_codes();  // the tiles are the only copy now
     return;
   }
   wi_.resize(size_t(n * k));
