@@ -6,7 +6,7 @@ what a per-target mixed-precision search makes of it, with the real commands:
   quantscope search data/stories260K.bin --ref REF --budget-bits B --target T --out R.json --json OUT
 Every KLD is measured against the fp32 host reference over the same windows, with its standard error.
 Usage: scripts/make_sensitivity_table.py [path/to/quantscope]   (stdlib only; ~10 minutes on 2 cores)"""
-import json, os, subprocess, sys, tempfile
+import json, math, os, subprocess, sys, tempfile
 
 QS = sys.argv[1] if len(sys.argv) > 1 else "build/src/quantscope"
 MODEL, TOK, TEXT = "data/stories260K.bin", "data/tok512.bin", "data/tinystories-valid.txt"
@@ -16,6 +16,9 @@ TARGETS = ["host", "ascend-910b1", "nvidia-h100", "nvidia-rtx4090"]
 CALIB = ["--calib", TEXT, "--nsamples", "16", "--seqlen", "256", "--seed", "0"]
 SEARCH_TARGETS = ["host", "ascend-910b1"]
 BUDGETS = [4.3, 5.5, 6.5]
+# The cheap proxies `quantscope sensitivity` reports (JSON key, heading), as src/analysis/sensitivity.h lists them.
+PROXIES = [("weight_error", "weight error"), ("output_error", "output error"), ("hessian_trace", "Hessian trace"),
+           ("hessian_weighted_error", "tr(H)/K x weight err^2"), ("act_outlier_ratio", "activation outlier ratio")]
 
 
 def run(args, refusable=False):
@@ -60,15 +63,21 @@ def main():
     p(f"## Sensitivity: one tensor at a time at `{res[0]['scheme']}`")
     p()
     p("Each row is the model with only that tensor quantized, run under each target's numerics "
-      "(`quantscope sensitivity --unit tensor`). w_err: relative weight error; out_err: relative output error on "
-      "16 x 256 calibration tokens (host quantizer; the same for every target).")
+      "(`quantscope sensitivity --unit tensor`). The proxies come from the host quantizer and 16 x 256 calibration "
+      "tokens, so they are the same for every target. w_err: relative weight error ||W - Q(W)||/||W||; out_err: "
+      "relative output error on the calibration inputs; tr H: trace of GPTQ's Hessian H = 2/N sum x x^T over the "
+      "linear's N calibration input tokens (activation^2); tr(H)/K w_err^2: the HAWQ-V2-style proxy, mean Hessian "
+      "diagonal times ||W - Q(W)||_F^2 (output^2); outlier: max over input channels of max|x_c| divided by the mean "
+      "over channels of rms(x_c).")
     p()
-    p("| tensor | " + " | ".join(f"KLD {r['target']}" for r in res) + " | w_err | out_err |")
-    p("|---" * (len(res) + 3) + "|")
+    p("| tensor | " + " | ".join(f"KLD {r['target']}" for r in res) + " | w_err | out_err | tr H | tr(H)/K w_err^2 | "
+      "outlier |")
+    p("|---" * (len(res) + 6) + "|")
     for i, u in enumerate(res[0]["units"]):
         cells = [f"{r['units'][i]['kld']['mean']:.5f} +/- {r['units'][i]['kld']['se']:.5f}" for r in res]
         p(f"| {u['unit'].replace('model.layers.', 'L').replace('.weight', '')} | " + " | ".join(cells) +
-          f" | {u['weight_error']:.4f} | {u['output_error']:.4f} |")
+          f" | {u['weight_error']:.4f} | {u['output_error']:.4f} | {u['hessian_trace']:.4g} | "
+          f"{u['hessian_weighted_error']:.4g} | {u['act_outlier_ratio']:.2f} |")
     p()
     p("### Rolled up (sums of the tensor KLDs: an additive approximation, errors combined as independent)")
     p()
@@ -80,12 +89,21 @@ def main():
     p()
     p("### Can a cheap proxy stand in for the measurement? Does the ranking move between targets?")
     p()
-    p("Spearman rank correlation over the 35 tensors of the measured KLD with each proxy, per target:")
+    n = len(res[0]["units"])
+    # Two-sided 5% threshold for |rho| under no association, by Fisher's z (normal approximation).
+    crit = math.tanh(1.96 / math.sqrt(n - 3))
+    p(f"Spearman rank correlation over the {n} tensors of the measured KLD with each proxy, per target "
+      f"(|rho| above {crit:.2f} is significant at 5% under no association, by Fisher's z):")
     p()
-    p("| target | weight error | output error |")
-    p("|---|---|---|")
+    p("| target | " + " | ".join(h for _, h in PROXIES) + " |")
+    p("|---" * (len(PROXIES) + 1) + "|")
     for r in res:
-        p(f"| {r['target']} | {fmt_rho(r['spearman']['weight_error'])} | {fmt_rho(r['spearman']['output_error'])} |")
+        p(f"| {r['target']} | " + " | ".join(fmt_rho(r["spearman"][k]) for k, _ in PROXIES) + " |")
+    p()
+    for r in res:
+        ranked = sorted(((r["spearman"][k], h) for k, h in PROXIES if r["spearman"][k] is not None), reverse=True)
+        p(f"- {r['target']}: best {ranked[0][1]} ({fmt_rho(ranked[0][0])}), then {ranked[1][1]} "
+          f"({fmt_rho(ranked[1][0])}); worst {ranked[-1][1]} ({fmt_rho(ranked[-1][0])}).")
     p()
     p("Rank agreement of the tensor KLDs between targets (Spearman):")
     p()

@@ -70,6 +70,15 @@ std::vector<SensitivityRollup> rollup(const std::vector<UnitSensitivity>& units,
   return out;
 }
 
+// Mean of a proxy over the quantized tensors that report it; NaN when none does.
+double unit_mean(const std::vector<TensorQuantReport>& tensors, double TensorQuantReport::*proxy) {
+  double sum = 0;
+  int n = 0;
+  for (const TensorQuantReport& t : tensors)
+    if (t.*proxy >= 0) sum += t.*proxy, ++n;
+  return n ? sum / n : kNaN;
+}
+
 double proxy_correlation(const std::vector<UnitSensitivity>& units, double UnitSensitivity::*proxy) {
   std::vector<double> k, p;
   for (const UnitSensitivity& u : units) {
@@ -108,21 +117,29 @@ RecipeRun run_recipe(const std::function<std::unique_ptr<Model>()>& load, const 
   const QuantizeReport rep = quantize_model(*model, plan, calib, qo);
   if (tp) apply_target(*model, *tp);
   RecipeRun r;
-  double we = 0, oe = 0;
-  int n = 0, n_oe = 0;
-  for (const TensorQuantReport& t : rep.tensors) {
-    if (t.scheme == "none") continue;
-    we += t.rel_weight_error;
-    ++n;
-    if (t.rel_output_error >= 0) oe += t.rel_output_error, ++n_oe;
-  }
-  r.weight_error = n ? we / n : kNaN;
-  r.output_error = n_oe ? oe / n_oe : kNaN;
+  for (const TensorQuantReport& t : rep.tensors)
+    if (t.scheme != "none") r.quantized.push_back(t);
   Forward fwd(*model);
   KldOptions ko = kld;
   ko.progress = false;
   r.kld = kld_against_reference(fwd, ref, ko);
   return r;
+}
+
+const std::vector<SensitivityProxy>& sensitivity_proxies() {
+  static const std::vector<SensitivityProxy> proxies = {
+      {"weight_error", "w_err", &TensorQuantReport::rel_weight_error, &UnitSensitivity::weight_error,
+       &SensitivityResult::spearman_weight_error},
+      {"output_error", "out_err", &TensorQuantReport::rel_output_error, &UnitSensitivity::output_error,
+       &SensitivityResult::spearman_output_error},
+      {"hessian_trace", "tr_H", &TensorQuantReport::hessian_trace, &UnitSensitivity::hessian_trace,
+       &SensitivityResult::spearman_hessian_trace},
+      {"hessian_weighted_error", "trH_werr", &TensorQuantReport::hessian_weighted_error,
+       &UnitSensitivity::hessian_weighted_error, &SensitivityResult::spearman_hessian_weighted_error},
+      {"act_outlier_ratio", "outlier", &TensorQuantReport::act_outlier_ratio, &UnitSensitivity::act_outlier_ratio,
+       &SensitivityResult::spearman_act_outlier_ratio},
+  };
+  return proxies;
 }
 
 std::string_view sensitivity_unit_name(SensitivityUnit u) {
@@ -168,8 +185,7 @@ SensitivityResult measure_sensitivity(const std::function<std::unique_ptr<Model>
     u.kld = r.kld.kld;
     u.top1 = r.kld.top1;
     u.ppl_ratio = r.kld.ppl_ratio;
-    u.weight_error = r.weight_error;
-    u.output_error = r.output_error;
+    for (const SensitivityProxy& p : sensitivity_proxies()) u.*p.unit = unit_mean(r.quantized, p.tensor);
     progress.advance();
   }
   progress.finish();
@@ -180,12 +196,8 @@ SensitivityResult measure_sensitivity(const std::function<std::unique_ptr<Model>
     res.by_block = rollup(units, [](const UnitSensitivity& u) { return std::string(u.attention ? "attention" : "mlp"); });
   }
   // In reverse mode the unit's own error is what it no longer adds: the proxies rank against the drop.
-  if (!o.reverse) {
-    res.spearman_weight_error = proxy_correlation(units, &UnitSensitivity::weight_error);
-    res.spearman_output_error = proxy_correlation(units, &UnitSensitivity::output_error);
-  } else {
-    res.spearman_weight_error = res.spearman_output_error = kNaN;
-  }
+  for (const SensitivityProxy& p : sensitivity_proxies())
+    res.*p.spearman = o.reverse ? kNaN : proxy_correlation(units, p.unit);
   return res;
 }
 
@@ -210,17 +222,18 @@ nlohmann::json SensitivityResult::to_json() const {
   nlohmann::json j = {{"target", target}, {"scheme", scheme}, {"unit", unit}, {"reverse", reverse}};
   if (reverse) j["all_quantized_kld"] = {{"mean", all_quantized_kld.mean}, {"se", all_quantized_kld.se}};
   nlohmann::json us = nlohmann::json::array();
-  for (const UnitSensitivity& u : units)
-    us.push_back({{"unit", u.unit},
-                  {"layer", u.layer},
-                  {"role", u.role},
-                  {"attention", u.attention},
-                  {"tensors", u.tensors},
-                  {"kld", {{"mean", u.kld.mean}, {"se", u.kld.se}, {"n", u.kld.n}}},
-                  {"top1", {{"mean", u.top1.mean}, {"se", u.top1.se}}},
-                  {"ppl_ratio", u.ppl_ratio},
-                  {"weight_error", finite_or_null(u.weight_error)},
-                  {"output_error", finite_or_null(u.output_error)}});
+  for (const UnitSensitivity& u : units) {
+    nlohmann::json ju = {{"unit", u.unit},
+                         {"layer", u.layer},
+                         {"role", u.role},
+                         {"attention", u.attention},
+                         {"tensors", u.tensors},
+                         {"kld", {{"mean", u.kld.mean}, {"se", u.kld.se}, {"n", u.kld.n}}},
+                         {"top1", {{"mean", u.top1.mean}, {"se", u.top1.se}}},
+                         {"ppl_ratio", u.ppl_ratio}};
+    for (const SensitivityProxy& p : sensitivity_proxies()) ju[std::string(p.name)] = finite_or_null(u.*p.unit);
+    us.push_back(std::move(ju));
+  }
   j["units"] = us;
   auto rolls = [](const std::vector<SensitivityRollup>& v) {
     nlohmann::json a = nlohmann::json::array();
@@ -230,8 +243,8 @@ nlohmann::json SensitivityResult::to_json() const {
   j["by_layer"] = rolls(by_layer);
   j["by_role"] = rolls(by_role);
   j["by_block"] = rolls(by_block);
-  j["spearman"] = {{"weight_error", finite_or_null(spearman_weight_error)},
-                   {"output_error", finite_or_null(spearman_output_error)}};
+  nlohmann::json& rho = j["spearman"] = nlohmann::json::object();
+  for (const SensitivityProxy& p : sensitivity_proxies()) rho[std::string(p.name)] = finite_or_null(this->*p.spearman);
   return j;
 }
 

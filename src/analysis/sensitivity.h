@@ -15,6 +15,7 @@
 #include "eval/kld.h"
 #include "model/model.h"
 #include "quant/calibration.h"
+#include "quant/quantize_model.h"
 #include "quant/recipe.h"
 
 namespace quantscope {
@@ -28,7 +29,7 @@ struct SensitivityOptions {
   SensitivityUnit unit = SensitivityUnit::Tensor;
   bool reverse = false;          // everything quantized except the unit
   std::string target;            // "" = the host fast path
-  const CalibrationSet* calib = nullptr;  // needed by methods other than rtn; gives the output-error proxy
+  const CalibrationSet* calib = nullptr;  // needed by methods other than rtn; gives the calibration proxies
   KldOptions kld;
   bool progress = true;
 };
@@ -42,9 +43,14 @@ struct UnitSensitivity {
   MeanSe kld;                        // nats per token against the reference
   MeanSe top1;                       // agreement of the argmax with the reference's
   double ppl_ratio = 0;
-  // Cheap proxies from the quantizer's report, averaged over the unit's tensors (NaN when not measured):
-  // relative weight error ||W - Q(W)|| / ||W||, relative output error on calibration inputs.
-  double weight_error = 0, output_error = 0;
+  // Cheap proxies from the quantizer's report (TensorQuantReport), averaged over the unit's quantized
+  // tensors; NaN when not measured. All but weight_error need calibration (--calib); each is computed
+  // on the inputs the linear sees in the calibration pass (quant/calibration.h defines them):
+  double weight_error = 0;            // ||W - Q(W)||_F / ||W||_F, dimensionless
+  double output_error = 0;            // ||(W - Q(W)) X^T||_F / ||W X^T||_F over calibration tokens X
+  double hessian_trace = 0;           // tr(H), H = 2/N sum_x x x^T (GPTQ's Hessian); activation^2
+  double hessian_weighted_error = 0;  // tr(H)/cols * ||W - Q(W)||_F^2 (HAWQ-V2); output^2
+  double act_outlier_ratio = 0;       // max over channels of max|x_c| / mean over channels of rms(x_c)
 };
 
 struct SensitivityRollup {
@@ -61,10 +67,24 @@ struct SensitivityResult {
   std::vector<UnitSensitivity> units;  // in registry order
   // Tensor units only (forward mode): KLD summed by layer, by role and attention vs MLP.
   std::vector<SensitivityRollup> by_layer, by_role, by_block;
-  // Spearman rank correlation of unit KLD with each proxy (NaN when a proxy is missing or constant).
-  double spearman_weight_error = 0, spearman_output_error = 0;
+  // Spearman rank correlation of unit KLD with each proxy (NaN when a proxy is missing or constant, and
+  // in reverse mode).
+  double spearman_weight_error = 0, spearman_output_error = 0, spearman_hessian_trace = 0,
+         spearman_hessian_weighted_error = 0, spearman_act_outlier_ratio = 0;
   nlohmann::json to_json() const;
 };
+
+// One cheap proxy: where the quantizer reports it per tensor, where a unit and a result keep it. The
+// table drives averaging, correlations, JSON, and the CLI's table and CSV, so a proxy is added once.
+struct SensitivityProxy {
+  std::string_view name;     // JSON key and CSV column, e.g. "hessian_trace"
+  std::string_view heading;  // short column heading of the printed table
+  double TensorQuantReport::*tensor;  // < 0 in the report: not measured
+  double UnitSensitivity::*unit;
+  double SensitivityResult::*spearman;
+};
+// Every proxy, in the order tables list them.
+const std::vector<SensitivityProxy>& sensitivity_proxies();
 
 // `load` opens a fresh full-precision copy of the model (called once per unit, plus once for the
 // baseline in reverse mode). InputError when the scheme is impossible or the target refuses it.
@@ -78,10 +98,10 @@ Recipe recipe_for_tensors(const nlohmann::json& scheme, const std::vector<std::s
 
 struct RecipeRun {
   KldResult kld;
-  double weight_error = 0, output_error = 0;  // means over the quantized tensors (NaN: not measured)
+  std::vector<TensorQuantReport> quantized;  // the quantizer's report of every quantized tensor
 };
 // A fresh load quantized by `recipe` (refused first when `target` cannot run it), run on the host
-// (target "") or under the target: KLD to the reference and the quantizer's proxies.
+// (target "") or under the target: KLD to the reference and the quantizer's per-tensor report.
 RecipeRun run_recipe(const std::function<std::unique_ptr<Model>()>& load, const RefReader& ref, const Recipe& recipe,
                      const std::string& target, const CalibrationSet* calib, const KldOptions& kld);
 

@@ -35,36 +35,48 @@ nlohmann::json read_scheme(const std::string& arg) {
 }
 
 std::string fmt_proxy(double v) { return std::isnan(v) ? std::string("-") : fmt::format("{:.4f}", v); }
+// Proxy values span decades (the Hessian trace is in activation^2): 4 significant digits.
+std::string fmt_value(double v) { return std::isnan(v) ? std::string("-") : fmt::format("{:.4g}", v); }
 
 void print_result(const SensitivityResult& r) {
   fmt::print("\ntarget {}  scheme {}  unit {}{}\n", r.target, r.scheme, r.unit,
              r.reverse ? fmt::format("  REVERSE (everything quantized but the unit; all quantized: KLD {:.6f} +/- {:.6f})",
                                      r.all_quantized_kld.mean, r.all_quantized_kld.se)
                        : "");
-  fmt::print("{:<46} {:>12} {:>10} {:>8} {:>9} {:>10} {:>10}\n", "unit", "KLD", "+/-", "top1", "ppl x", "w_err",
-             "out_err");
-  for (const auto& u : r.units)
-    fmt::print("{:<46} {:>12.6f} {:>10.6f} {:>8.4f} {:>9.4f} {:>10} {:>10}\n", u.unit, u.kld.mean, u.kld.se, u.top1.mean,
-               u.ppl_ratio, fmt_proxy(u.weight_error), fmt_proxy(u.output_error));
+  fmt::print("{:<46} {:>12} {:>10} {:>8} {:>9}", "unit", "KLD", "+/-", "top1", "ppl x");
+  for (const SensitivityProxy& p : sensitivity_proxies()) fmt::print(" {:>10}", p.heading);
+  fmt::print("\n");
+  for (const auto& u : r.units) {
+    fmt::print("{:<46} {:>12.6f} {:>10.6f} {:>8.4f} {:>9.4f}", u.unit, u.kld.mean, u.kld.se, u.top1.mean, u.ppl_ratio);
+    for (const SensitivityProxy& p : sensitivity_proxies()) fmt::print(" {:>10}", fmt_value(u.*p.unit));
+    fmt::print("\n");
+  }
   for (const auto* roll : {&r.by_block, &r.by_role, &r.by_layer}) {
     if (roll->empty()) continue;
     fmt::print("  sum of tensor KLDs:");
     for (const auto& g : *roll) fmt::print("  {} {:.6f} +/- {:.6f}", g.group, g.kld, g.se);
     fmt::print("\n");
   }
-  if (!r.reverse)
-    fmt::print("  Spearman rank correlation of unit KLD with: weight error {}, output error {}\n",
-               fmt_proxy(r.spearman_weight_error), fmt_proxy(r.spearman_output_error));
+  if (!r.reverse) {
+    fmt::print("  Spearman rank correlation of unit KLD with:");
+    for (const SensitivityProxy& p : sensitivity_proxies()) fmt::print(" {} {}", p.name, fmt_proxy(r.*p.spearman));
+    fmt::print("\n");
+  }
 }
 
 std::string csv_of(const std::vector<SensitivityResult>& results) {
-  std::string s = "target,scheme,unit_kind,reverse,unit,layer,role,attention,kld,kld_se,top1,ppl_ratio,weight_error,output_error\n";
+  std::string s = "target,scheme,unit_kind,reverse,unit,layer,role,attention,kld,kld_se,top1,ppl_ratio";
+  for (const SensitivityProxy& p : sensitivity_proxies()) s += fmt::format(",{}", p.name);
+  s += "\n";
   for (const auto& r : results)
-    for (const auto& u : r.units)
-      s += fmt::format("{},{},{},{},{},{},{},{},{:.9g},{:.9g},{:.6f},{:.6f},{},{}\n", r.target, r.scheme, r.unit,
+    for (const auto& u : r.units) {
+      s += fmt::format("{},{},{},{},{},{},{},{},{:.9g},{:.9g},{:.6f},{:.6f}", r.target, r.scheme, r.unit,
                        r.reverse ? 1 : 0, u.unit, u.layer, u.role, u.attention ? 1 : 0, u.kld.mean, u.kld.se,
-                       u.top1.mean, u.ppl_ratio, std::isnan(u.weight_error) ? "" : fmt::format("{:.9g}", u.weight_error),
-                       std::isnan(u.output_error) ? "" : fmt::format("{:.9g}", u.output_error));
+                       u.top1.mean, u.ppl_ratio);
+      for (const SensitivityProxy& p : sensitivity_proxies())
+        s += std::isnan(u.*p.unit) ? std::string(",") : fmt::format(",{:.9g}", u.*p.unit);
+      s += "\n";
+    }
   return s;
 }
 

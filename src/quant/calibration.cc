@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "core/error.h"
@@ -110,6 +112,35 @@ double relative_output_error(const float* w, const float* wq, int64_t rows, int6
     for (int64_t i = 0; i < nr * cols; ++i) den += double(wr[i]) * double(g[size_t(i)]);
   }
   return den > 0 ? std::sqrt(std::max(num, 0.0) / den) : 0.0;
+}
+
+double hessian_trace(const Hessian& h) {
+  if (h.tokens() == 0) return std::numeric_limits<double>::quiet_NaN();
+  double diag = 0;  // sum_t ||x_t||^2
+  for (int64_t i = 0; i < h.k(); ++i) diag += h.at(i, i);
+  return 2.0 * diag / double(h.tokens());
+}
+
+double hessian_weighted_error(const float* w, const float* wq, int64_t rows, int64_t cols, const Hessian& h) {
+  if (h.k() != cols) fail_internal("hessian_weighted_error: Hessian is {}x{} but K = {}", h.k(), h.k(), cols);
+  double sq = 0;  // ||W - Wq||_F^2
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const double d = double(w[i]) - double(wq[i]);
+    sq += d * d;
+  }
+  return hessian_trace(h) / double(cols) * sq;
+}
+
+double activation_outlier_ratio(const std::vector<float>& abs_max, const Hessian& h) {
+  if (h.tokens() == 0) return std::numeric_limits<double>::quiet_NaN();
+  if (int64_t(abs_max.size()) != h.k())
+    fail_internal("activation_outlier_ratio: {} channel maxima but K = {}", abs_max.size(), h.k());
+  double peak = 0, rms_sum = 0;
+  for (int64_t c = 0; c < h.k(); ++c) {
+    peak = std::max(peak, double(abs_max[size_t(c)]));
+    rms_sum += std::sqrt(h.at(c, c) / double(h.tokens()));
+  }
+  return rms_sum > 0 ? peak / (rms_sum / double(h.k())) : 0.0;
 }
 
 double relative_output_error(const float* w, const QuantizedWeight& q, const Hessian& h) {

@@ -66,4 +66,26 @@ double relative_output_error(const float* w, const QuantizedWeight& q, const Hes
 // The same for an fp32 matrix wq [rows, cols] in place of q.
 double relative_output_error(const float* w, const float* wq, int64_t rows, int64_t cols, const Hessian& h);
 
+// Sensitivity proxies from a linear's calibration inputs (analysis/sensitivity ranks tensors by them).
+// N = h.tokens() calibration tokens x_t [K], the Hessian h holding sum_t x_t x_t^T.
+//
+// hessian_trace: tr(H) for H = 2/N sum_t x_t x_t^T, the Hessian of the squared output error
+// ||(W - Wq) x||^2 averaged over tokens, i.e. 2/N sum_t ||x_t||^2. Units: activation^2. (GPTQ's
+// reference code divides by the number of sequences, not tokens: a factor seqlen, the same for every
+// linear, which no ranking sees; quantscope's GPTQ divides by neither, as the scale cancels.)
+// NaN when h has no tokens.
+double hessian_trace(const Hessian& h);
+
+// HAWQ-style sensitivity (Dong et al., HAWQ-V2, 2020): tr(H)/K * ||W - Wq||_F^2, the mean Hessian
+// diagonal times the squared quantization error of w, wq [rows, cols = K]. It is 2x the mean squared
+// output error per token (summed over the rows) if H were isotropic (tr(H)/K) I, which is what it
+// approximates. Units: activation^2 x weight^2 (squared output units). NaN when h has no tokens.
+double hessian_weighted_error(const float* w, const float* wq, int64_t rows, int64_t cols, const Hessian& h);
+
+// Activation outliers of the input: max_c max_t |x_tc| / mean_c rms_c with rms_c = sqrt(1/N sum_t x_tc^2)
+// (the Hessian's diagonal): how many typical-channel RMSs the largest input magnitude reaches, which
+// is the range a per-tensor activation scale must cover. Dimensionless, >= 1 unless the input is all
+// zero (then 0). abs_max [K]: max_t |x_tc| per input channel. NaN when h has no tokens.
+double activation_outlier_ratio(const std::vector<float>& abs_max, const Hessian& h);
+
 }  // namespace quantscope

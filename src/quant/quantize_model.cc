@@ -35,7 +35,11 @@ nlohmann::json QuantizeReport::to_json() const {
     e["scheme"] = t.scheme;
     e["bits_per_weight"] = t.bits_per_weight;
     e["rel_weight_error"] = t.rel_weight_error;
-    e["rel_output_error"] = t.rel_output_error < 0 ? nlohmann::json(nullptr) : nlohmann::json(t.rel_output_error);
+    auto measured = [](double v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
+    e["rel_output_error"] = measured(t.rel_output_error);
+    e["hessian_trace"] = measured(t.hessian_trace);
+    e["hessian_weighted_error"] = measured(t.hessian_weighted_error);
+    e["act_outlier_ratio"] = measured(t.act_outlier_ratio);
     e["seconds"] = t.seconds;
     if (!t.note.empty()) e["note"] = t.note;
     arr.push_back(e);
@@ -117,7 +121,7 @@ struct StageStats {
   std::optional<AsymmetricCrossTerm> cross;  // GPTAQ
   ActRangeObserver range;                    // static activation ranges
   std::vector<double> abs_sum;               // [K] sum |x_j| (AWQ uses the mean)
-  std::vector<float> abs_max;                // [K] max |x_j| (SmoothQuant)
+  std::vector<float> abs_max;                // [K] max |x_j| (SmoothQuant, the outlier proxy)
   int64_t tokens = 0;
 
   void add(const std::vector<float>& x, int64_t k) {
@@ -360,7 +364,12 @@ QuantizeReport quantize_model(Model& model, const std::vector<ResolvedTensor>& p
       std::vector<float> w_eff = q.dequantize();
       if (smoothing) scale_columns(w_eff, rows, cols, smooth, /*divide=*/true);
       rep.rel_weight_error = relative_weight_error(w.data(), w_eff.data(), rows * cols);
-      if (stats.hessian) rep.rel_output_error = relative_output_error(w.data(), w_eff.data(), rows, cols, *stats.hessian);
+      if (stats.hessian) {
+        rep.rel_output_error = relative_output_error(w.data(), w_eff.data(), rows, cols, *stats.hessian);
+        rep.hessian_trace = hessian_trace(*stats.hessian);
+        rep.hessian_weighted_error = hessian_weighted_error(w.data(), w_eff.data(), rows, cols, *stats.hessian);
+        rep.act_outlier_ratio = activation_outlier_ratio(stats.abs_max, *stats.hessian);
+      }
       ActQuantSpec act = s.act;
       if (act.bits && act.granularity == ActGranularity::Tensor) {
         float lo = range.min(), hi = range.max();

@@ -28,6 +28,11 @@ struct TensorQuantReport {
   double bits_per_weight = 0;
   double rel_weight_error = 0;
   double rel_output_error = -1;  // -1 without calibration data
+  // Sensitivity proxies from the same calibration inputs (calibration.h says what each is and its
+  // units); -1 without calibration data.
+  double hessian_trace = -1;           // tr(2/N sum x x^T)
+  double hessian_weighted_error = -1;  // tr(H)/K * ||W - Wq||_F^2
+  double act_outlier_ratio = -1;       // max_c max|x_c| / mean_c rms(x_c)
   double seconds = 0;
   std::string note;  // e.g. GPTQ damping retries
 };
