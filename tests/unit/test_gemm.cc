@@ -14,19 +14,12 @@
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "kernels/matmul.h"
+#include "isa_fixture.h"
 
 namespace quantscope {
 namespace {
 
-class Gemm : public ::testing::Test {
- protected:
-  void TearDown() override {
-    set_isa(saved_isa_);
-    set_num_threads(saved_threads_);
-  }
-  Isa saved_isa_ = active_isa();
-  int saved_threads_ = num_threads();
-};
+class Gemm : public test::IsaAndThreadsRestored {};
 
 std::vector<float> random_vector(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -18,20 +18,13 @@
 #include "kernels/matmul.h"
 #include "kernels/packed_matrix.h"
 #include "random_packed.h"
+#include "isa_fixture.h"
 
 namespace quantscope {
 namespace {
 using test::RandomPacked;
 
-class Gemv : public ::testing::Test {
- protected:
-  void TearDown() override {
-    set_isa(saved_isa_);
-    set_num_threads(saved_threads_);
-  }
-  Isa saved_isa_ = active_isa();
-  int saved_threads_ = num_threads();
-};
+class Gemv : public test::IsaAndThreadsRestored {};
 
 uint32_t bits_of(float f) {
   uint32_t u;

@@ -13,6 +13,7 @@
 #include "kernels/isa.h"
 #include "kernels/q8_blocks.h"
 #include "random_packed.h"
+#include "isa_fixture.h"
 
 namespace quantscope {
 namespace {
@@ -76,15 +77,7 @@ std::string fmt_case(int bits, int64_t rows, int64_t cols, bool symmetric, int64
          (symmetric ? " sym" : " asym") + " m " + std::to_string(m);
 }
 
-class Q8Blocks : public ::testing::Test {
- protected:
-  void TearDown() override {
-    set_isa(saved_isa_);
-    set_num_threads(saved_threads_);
-  }
-  Isa saved_isa_ = active_isa();
-  int saved_threads_ = num_threads();
-};
+class Q8Blocks : public test::IsaAndThreadsRestored {};
 
 TEST_F(Q8Blocks, KernelAndReferenceEqualTheDefinitionBitForBit) {
   int cases = 0;
