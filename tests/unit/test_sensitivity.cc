@@ -148,7 +148,9 @@ TEST_F(Sensitivity, CalibrationGivesEveryTensorFiniteProxies) {
     const std::string key = std::to_string(u["layer"].get<int>()) + input;
     for (auto [m, name] : {std::pair{&trace, "hessian_trace"}, std::pair{&outlier, "act_outlier_ratio"}}) {
       const auto [it, fresh] = m->emplace(key, u[name].get<double>());
-      if (!fresh) EXPECT_EQ(it->second, u[name].get<double>()) << name << " " << u["unit"];
+      if (!fresh) {
+        EXPECT_EQ(it->second, u[name].get<double>()) << name << " " << u["unit"];
+      }
     }
   }
   EXPECT_EQ(trace.size(), 20u);  // 5 layers x 4 distinct inputs (q/k/v, o, gate/up, down)
