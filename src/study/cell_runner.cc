@@ -105,6 +105,17 @@ void add_cost_metrics(const StudyCell& cell, double measured_bits, std::vector<M
   out->push_back({"proj_prefill_tok_s", c.prefill_tok_s, 0, 0, fmt::format("{}: prefill of {} tokens", on, c.context)});
 }
 
+// A measured cell: done, with its non-finite note, and when it ran (wall seconds from t0).
+void mark_done(CellRecord& r, std::string note, const std::string& started,
+               std::chrono::steady_clock::time_point t0) {
+  r.status = "done";
+  r.reason = std::move(note);
+  r.provenance.started = started;
+  r.provenance.ended = utc_now();
+  r.provenance.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.provenance.peak_rss_bytes = peak_rss_bytes();
+}
+
 }  // namespace
 
 CellRunner::CellRunner(const StudyPlan& plan, CellRunContext ctx) : plan_(plan), ctx_(std::move(ctx)) {
@@ -249,12 +260,7 @@ CellRecord CellRunner::run(const StudyCell& cell) {
     } catch (const InputError& e) {  // the target refuses the scheme on some tensor: a result too
       return refused_record(cell, fmt::format("refused by {}: {}", cell.target_name, e.what()));
     }
-    r.status = "done";
-    r.reason = non_finite_note(r.metrics, std::nullopt);
-    r.provenance.started = started;
-    r.provenance.ended = utc_now();
-    r.provenance.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.provenance.peak_rss_bytes = peak_rss_bytes();
+    mark_done(r, non_finite_note(r.metrics, std::nullopt), started, t0);
     return r;
   }
   const std::string path = cell.quant_key.empty() ? spec.models[cell.model] : quantized_model_dir(cell);
@@ -294,12 +300,7 @@ CellRecord CellRunner::run(const StudyCell& cell) {
     if (res.report_acc_norm) r.metrics.push_back({"acc_norm", res.acc_norm.mean, res.acc_norm.se, res.n, protocol});
   }
   add_cost_metrics(cell, cell.quant_key.empty() ? 0 : quantized_decoder_bits(path, *m.model), &r.metrics);
-  r.status = "done";
-  r.reason = non_finite_note(r.metrics, m.model->activations.first_overflow());
-  r.provenance.started = started;
-  r.provenance.ended = utc_now();
-  r.provenance.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.provenance.peak_rss_bytes = peak_rss_bytes();
+  mark_done(r, non_finite_note(r.metrics, m.model->activations.first_overflow()), started, t0);
   return r;
 }
 
