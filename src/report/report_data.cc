@@ -134,22 +134,15 @@ json gather_pareto(const json& configs) {
   return out;
 }
 
-// Sensitivity cells store "unit_kld/LAYER/ROLE" (study/cell_runner.cc).
+// Sensitivity cells store one unit_kld metric per decoder linear (results_store.h).
 json gather_sensitivity(const std::vector<CellRecord>& cells) {
   json out = json::array();
   for (const CellRecord& c : cells) {
     if (c.status != "done") continue;
     for (const Metric& m : c.metrics) {
-      if (m.name.rfind("unit_kld/", 0) != 0) continue;
-      const size_t slash = m.name.find('/', 9);
-      if (slash == std::string::npos) continue;
       int layer = -1;
-      try {
-        layer = std::stoi(m.name.substr(9, slash - 9));
-      } catch (const std::exception&) {
-        continue;  // not a name this version writes
-      }
-      const std::string role = m.name.substr(slash + 1);
+      std::string role;
+      if (!parse_unit_kld_metric(m.name, &layer, &role)) continue;
       out.push_back({{"model", c.model}, {"recipe", c.recipe}, {"seed", c.seed}, {"target", c.target},
                      {"task", c.task}, {"layer", layer}, {"role", role}, {"attention", role.rfind("attn", 0) == 0},
                      {"kld", report_number(m.value)}, {"error", report_number(m.error)}});

@@ -218,7 +218,7 @@ CellRecord CellRunner::refused_record(const StudyCell& cell, const std::string& 
   return r;
 }
 
-// One metric per decoder linear: "unit_kld/LAYER/ROLE" (e.g. "unit_kld/3/attn_q"), the KLD to the
+// One metric per decoder linear (unit_kld_metric_name, results_store.h), the KLD to the
 // reference with only that tensor quantized by the recipe's scheme, on the cell's target.
 std::vector<Metric> CellRunner::sensitivity_metrics(const StudyCell& cell) {
   const StudySpec& spec = plan_.spec;
@@ -242,7 +242,7 @@ std::vector<Metric> CellRunner::sensitivity_metrics(const StudyCell& cell) {
   std::vector<Metric> out;
   const std::string protocol = task.protocol_description();
   for (const UnitSensitivity& u : res.units)
-    out.push_back({fmt::format("unit_kld/{}/{}", u.layer, u.role), u.kld.mean, u.kld.se, ref.header().scored,
+    out.push_back({unit_kld_metric_name(u.layer, u.role), u.kld.mean, u.kld.se, ref.header().scored,
                    fmt::format("{}; only {} quantized", protocol, u.unit)});
   return out;
 }

@@ -381,6 +381,29 @@ std::vector<std::vector<std::string>> ResultsStore::query(const std::string& whe
   return rows;
 }
 
+namespace {
+constexpr std::string_view kUnitKldPrefix = "unit_kld/";
+}  // namespace
+
+std::string unit_kld_metric_name(int layer, const std::string& role) {
+  return fmt::format("{}{}/{}", kUnitKldPrefix, layer, role);
+}
+
+bool is_unit_kld_metric(const std::string& name) { return name.rfind(kUnitKldPrefix, 0) == 0; }
+
+bool parse_unit_kld_metric(const std::string& name, int* layer, std::string* role) {
+  if (!is_unit_kld_metric(name)) return false;
+  const size_t begin = kUnitKldPrefix.size(), slash = name.find('/', begin);
+  if (slash == std::string::npos) return false;
+  try {
+    *layer = std::stoi(name.substr(begin, slash - begin));
+  } catch (const std::exception&) {
+    return false;  // not a name this version writes
+  }
+  *role = name.substr(slash + 1);
+  return true;
+}
+
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};

@@ -30,6 +30,14 @@ struct Metric {
   bool operator==(const Metric& o) const;
 };
 
+// The metric name of a sensitivity cell's unit: "unit_kld/LAYER/ROLE" (e.g. "unit_kld/3/attn_q"), the KLD
+// with only that decoder linear quantized. Written by the cell runner, read by the runner's progress line
+// and the report.
+std::string unit_kld_metric_name(int layer, const std::string& role);
+bool is_unit_kld_metric(const std::string& name);
+// Layer and role of a unit_kld name; false for any other name.
+bool parse_unit_kld_metric(const std::string& name, int* layer, std::string* role);
+
 struct CellProvenance {
   std::string command_line, commit, version, host;
   int rank = 0;                 // MPI rank (0 without MPI)

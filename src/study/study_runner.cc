@@ -55,7 +55,7 @@ std::string cell_progress_line(int64_t done, int64_t total, const CellRecord& r,
     what = r.reason;
   } else if (!r.metrics.empty()) {
     // A sensitivity cell holds one metric per tensor: show the tensor that hurts most.
-    const bool units = r.metrics.front().name.rfind("unit_kld/", 0) == 0;
+    const bool units = is_unit_kld_metric(r.metrics.front().name);
     const Metric& m = units ? *std::max_element(r.metrics.begin(), r.metrics.end(),
                                                 [](const Metric& a, const Metric& b) { return a.value < b.value; })
                             : r.metrics.front();
