@@ -4,6 +4,7 @@ what a per-target mixed-precision search makes of it, with the real commands:
   quantscope ref data/stories260K.bin --text TEXT --ctx 512 --max-windows W --out REF
   quantscope sensitivity data/stories260K.bin --scheme S --ref REF --target T1,T2,... --calib TEXT ... --json OUT
   quantscope search data/stories260K.bin --ref REF --budget-bits B --target T --out R.json --json OUT
+  quantscope search data/stories260K.bin --ref REF --budget bytes=X|decode-tok-s=Y --target T --out R.json --json OUT
 Every KLD is measured against the fp32 host reference over the same windows, with its standard error.
 Usage: scripts/make_sensitivity_table.py [path/to/quantscope]   (stdlib only; ~10 minutes on 2 cores)"""
 import json, math, os, subprocess, sys, tempfile
@@ -19,6 +20,11 @@ BUDGETS = [4.3, 5.5, 6.5]
 # The cheap proxies `quantscope sensitivity` reports (JSON key, heading), as src/analysis/sensitivity.h lists them.
 PROXIES = [("weight_error", "weight error"), ("output_error", "output error"), ("hessian_trace", "Hessian trace"),
            ("hessian_weighted_error", "tr(H)/K x weight err^2"), ("act_outlier_ratio", "activation outlier ratio")]
+# Budgets in the target's own units (stored bytes of the decoder linears on the target; roofline-projected
+# batch-1 decode tok/s at the model's full context), each between the target's cheapest and dearest
+# uniform candidates.
+TARGET_BUDGETS = [("host", "bytes=180K"), ("host", "decode-tok-s=26000"), ("ascend-910b1", "bytes=190K"),
+                  ("ascend-910b1", "decode-tok-s=2.4M")]
 
 
 def run(args, refusable=False):
@@ -26,6 +32,23 @@ def run(args, refusable=False):
     if r.returncode != 0 and not (refusable and r.returncode == 2):
         sys.exit(f"{' '.join(args)}: exit {r.returncode}\n{r.stderr}")
     return r
+
+
+def search(tmp, ref, target, budget_args, name, budget):
+    """One `quantscope search`: its JSON, or {target, budget, refused} when it exits 2 (budget out of reach)."""
+    out = os.path.join(tmp, f"search-{name}.json")
+    r = run(["search", MODEL, "--tokenizer", TOK, "--ref", ref, "--target", target, "--out",
+             os.path.join(tmp, f"recipe-{name}.json"), "--json", out, "-q"] + budget_args, refusable=True)
+    if r.returncode == 2:
+        return {"target": target, "budget": budget, "refused": r.stderr.strip().split("error: ")[-1]}
+    return json.load(open(out))
+
+
+def scheme_counts(s):
+    counts = {}
+    for d in s["choices"].values():
+        counts[d] = counts.get(d, 0) + 1
+    return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
 
 
 def fmt_rho(v):
@@ -40,16 +63,10 @@ def main():
     run(["sensitivity", MODEL, "--tokenizer", TOK, "--scheme", json.dumps(SCHEME), "--ref", ref, "--target",
          ",".join(TARGETS), "--json", sj, "-q"] + CALIB)
     sens = json.load(open(sj))
-    searches = []
-    for b in BUDGETS:
-        for t in SEARCH_TARGETS:
-            out = os.path.join(tmp, f"search-{t}-{b}.json")
-            r = run(["search", MODEL, "--tokenizer", TOK, "--ref", ref, "--budget-bits", str(b), "--target", t,
-                     "--out", os.path.join(tmp, f"recipe-{t}-{b}.json"), "--json", out, "-q"], refusable=True)
-            if r.returncode == 2:  # e.g. the budget is below every candidate the target runs
-                searches.append({"target": t, "budget_bits": b, "refused": r.stderr.strip().split("error: ")[-1]})
-            else:
-                searches.append(json.load(open(out)))
+    searches = [search(tmp, ref, t, ["--budget-bits", str(b)], f"{t}-{b}", {"kind": "bits", "value": b})
+                for b in BUDGETS for t in SEARCH_TARGETS]
+    target_searches = [search(tmp, ref, t, ["--budget", b], f"{t}-{b}", {"kind": b.split("=")[0], "value": b})
+                       for t, b in TARGET_BUDGETS]
     commit = run(["--version"]).stdout.strip()
     res = sens["results"]
     p = print
@@ -121,26 +138,47 @@ def main():
     p("|---|---|---|---|---|---|")
     for s in searches:
         if "refused" in s:
-            p(f"| {s['target']} | {s['budget_bits']} | - | refused (exit 2): {s['refused']} | - | - |")
+            p(f"| {s['target']} | {s['budget']['value']} | - | refused (exit 2): {s['refused']} | - | - |")
             continue
-        counts = {}
-        for d in s["choices"].values():
-            counts[d] = counts.get(d, 0) + 1
         uni = "; ".join(f"{c['describe']} ({c['bits']:.2f}): " +
                         (f"{c['uniform_kld']['mean']:.4f} +/- {c['uniform_kld']['se']:.4f}" if "uniform_kld" in c
                          else "refused") for c in s["candidates"])
-        p(f"| {s['target']} | {s['budget_bits']} | {s['bits']:.3f} | {s['measured_kld']['mean']:.4f} +/- "
-          f"{s['measured_kld']['se']:.4f} ({s['predicted_kld']:.4f}) | "
-          + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) + f" | {uni} |")
+        p(f"| {s['target']} | {s['budget']['value']} | {s['bits']:.3f} | {s['measured_kld']['mean']:.4f} +/- "
+          f"{s['measured_kld']['se']:.4f} ({s['predicted_kld']:.4f}) | {scheme_counts(s)} | {uni} |")
     p()
     diff = []
     for b in BUDGETS:
-        rs = [s for s in searches if s["budget_bits"] == b and "refused" not in s]
+        rs = [s for s in searches if s["budget"]["value"] == b and "refused" not in s]
         if len(rs) == 2:
             n = sum(1 for k in rs[0]["choices"] if rs[0]["choices"][k] != rs[1]["choices"][k])
             diff.append(f"at {b} bits the {rs[0]['target']} and {rs[1]['target']} recipes differ in {n} of "
                         f"{len(rs[0]['choices'])} tensors")
     p("Between targets: " + "; ".join(diff) + ".")
+    p()
+    p("## Searches under a bytes or a decode-speed budget")
+    p()
+    p("`quantscope search --budget bytes=X --target T` bounds the stored bytes of the decoder linears on the target "
+      "(packed codes plus scales and zero points in the dtype the target's kernels take: fp32 on the host, as the "
+      "recipe says; the activation dtype, bf16, on ascend-910b1). `--budget decode-tok-s=Y` requires the recipe's "
+      "roofline-projected batch-1 decode speed on the target (`targets/roofline.h`, an upper bound, not a measurement) "
+      "to be at least Y, at the model's full context of 512 positions (the KV cache is read in fp32 on the host, bf16 "
+      "on ascend-910b1). Same default candidates; each row lists what the searched recipe spends in all three units, "
+      "and every usable candidate applied uniformly with its bytes, projected tok/s and measured KLD.")
+    p()
+    p("| target | budget | searched: bits / bytes / decode tok/s (bound) | searched KLD (predicted) | tensors per scheme | "
+      "uniform candidates (bytes, tok/s: KLD) |")
+    p("|---|---|---|---|---|---|")
+    for s in target_searches:
+        if "refused" in s:
+            p(f"| {s['target']} | {s['budget']['value']} | - | refused (exit 2): {s['refused']} | - | - |")
+            continue
+        uni = "; ".join(f"{c['describe']} ({c['bytes']:.0f} B, {c['decode_tok_s']:.0f} tok/s): "
+                        f"{c['uniform_kld']['mean']:.4f} +/- {c['uniform_kld']['se']:.4f}"
+                        for c in s["candidates"] if "uniform_kld" in c)
+        budget = f"{s['budget']['kind']}={s['budget']['value']:g}"
+        p(f"| {s['target']} | {budget} | {s['bits']:.3f} / {s['bytes']:.0f} / {s['decode_tok_s']:.0f} "
+          f"({s['decode_bound']}) | {s['measured_kld']['mean']:.4f} +/- {s['measured_kld']['se']:.4f} "
+          f"({s['predicted_kld']:.4f}) | {scheme_counts(s)} | {uni} |")
 
 
 if __name__ == "__main__":

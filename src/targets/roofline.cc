@@ -58,9 +58,23 @@ double stored_matrix_bytes(const ResolvedTensor& r, DType weight_dtype, const Pr
   const int64_t rows = r.rows(), cols = r.cols();
   if (!r.scheme.quantized()) return double(rows) * double(cols) * double(dtype_size(weight_dtype));
   const WeightQuantSpec& w = r.scheme.weight;
-  const DType sdt = r.scheme.act.bits > 0 ? o.int_scale_dtype : o.weight_scale_dtype;
+  const DType sdt = r.scheme.act.bits > 0             ? o.int_scale_dtype
+                    : o.weight_scale_from_recipe ? w.scale_dtype
+                                                 : o.weight_scale_dtype;
   const double per_param = double(dtype_size(sdt)) * (w.symmetric ? 1.0 : 2.0);
   return double(rows) * double(packed_row_bytes(cols, w.bits)) + double(scale_params(rows, cols, w)) * per_param;
+}
+
+TargetStorage target_storage(const TargetProfile& t, DType model_dtype) {
+  const bool has =
+      std::find(t.activation_dtypes.begin(), t.activation_dtypes.end(), model_dtype) != t.activation_dtypes.end();
+  const bool cpu = t.activation_dtype == DType::F32;
+  TargetStorage s;
+  s.options.activation_dtype = has ? model_dtype : t.activation_dtype;
+  s.options.weight_scale_dtype = t.weight_scale_dtype_for(s.options.activation_dtype, DType::F32);
+  s.options.weight_scale_from_recipe = t.weight_scale_dtype == "recipe";
+  s.weight_dtype = (has || cpu) ? model_dtype : t.activation_dtype;
+  return s;
 }
 
 Projection project(const ModelConfig& cfg, DType weight_dtype, const std::vector<ResolvedTensor>& tensors,
@@ -175,16 +189,6 @@ Projection project(const ModelConfig& cfg, DType weight_dtype, const std::vector
   p.memory_needed_bytes = p.total_weight_bytes + p.kv_cache_bytes_at_context;
   p.fits = p.memory_needed_bytes <= rl.memory_gib * kGiB;
   return p;
-}
-
-TargetStorage target_storage(const TargetProfile& t, DType model_dtype) {
-  const bool has = std::find(t.activation_dtypes.begin(), t.activation_dtypes.end(), model_dtype) != t.activation_dtypes.end();
-  TargetStorage s;
-  s.options.activation_dtype = has ? model_dtype : t.activation_dtype;
-  s.options.weight_scale_dtype = t.weight_scale_dtype_for(s.options.activation_dtype, DType::F32);
-  const bool cpu = t.activation_dtype == DType::F32;
-  s.weight_dtype = (has || cpu) ? model_dtype : t.activation_dtype;
-  return s;
 }
 
 }  // namespace quantscope

@@ -10,7 +10,8 @@
 //   unquantized matrix, norm, bias  elements x dtype_size(weight_dtype)
 //   weight-only quantized linear    rows x ceil(cols x w_bits / 8) (packed codes, rows padded to a byte)
 //   (scheme.act.bits == 0)          + n_params x size(weight_scale_dtype) x (symmetric ? 1 : 2)
-//                                   (Ascend antiquantScale / antiquantOffset: both in the scale dtype)
+//                                   (Ascend antiquantScale / antiquantOffset: both in the scale dtype;
+//                                   the scheme's own scale_dtype where weight_scale_from_recipe: the host)
 //   int-activation linear           rows x ceil(cols x w_bits / 8)
 //   (scheme.act.bits > 0)           + n_params x size(int_scale_dtype) x (symmetric ? 1 : 2)
 //                                   (the dequant scale applied to the int32 accumulator: fp32)
@@ -34,6 +35,8 @@ namespace quantscope {
 struct ProjectionOptions {
   DType activation_dtype = DType::BF16;    // activations and an unquantized KV cache on the target
   DType weight_scale_dtype = DType::BF16;  // weight-only scales/offsets (TargetProfile::weight_scale_dtype_for)
+  bool weight_scale_from_recipe = false;   // weight-only scales in each scheme's own scale_dtype instead
+                                           // (a target whose weight_scale_dtype is "recipe": the host)
   DType int_scale_dtype = DType::F32;      // per-channel/tensor weight scales of int-activation (W8A8) linears
   DType kv_scale_dtype = DType::F32;       // scales of a quantized KV cache (KVCacheQuant holds fp32)
   int64_t context = 0;          // decode: positions already in the KV cache that one token attends to
@@ -110,14 +113,15 @@ struct Projection {
 Projection project(const ModelConfig& cfg, DType weight_dtype, const std::vector<ResolvedTensor>& tensors,
                    const KVCacheQuant& kv, const TargetProfile& t, const ProjectionOptions& o);
 
-// How target `t` holds a model whose checkpoint is in `model_dtype`: the activation dtype (the model's
-// own where the target has it, else the target's default: an fp16-only 310P runs a bf16 model in fp16),
-// the scale dtypes, and the dtype unquantized weights are stored in (a CPU reads any float dtype as
-// it is; an fp16-only device holds bf16 weights as fp16, the same size). Context and prefill are the
-// caller's.
+// How target `t` holds a model whose checkpoint is in `model_dtype`, for project() and
+// stored_matrix_bytes(): activations in the model's dtype where the target has it, else in the target's
+// default (310P runs a bf16 model in fp16); weight-only scales as its kernels take them (the recipe's
+// own on the host); unquantized weights in the checkpoint dtype where the target reads it or on a CPU
+// (which widens any float), else in the activation dtype (an fp16-only device holds bf16 as fp16, same
+// size). ProjectionOptions::context and prefill_tokens are left at their defaults.
 struct TargetStorage {
   ProjectionOptions options;
-  DType weight_dtype = DType::F32;
+  DType weight_dtype = DType::BF16;
 };
 TargetStorage target_storage(const TargetProfile& t, DType model_dtype);
 
