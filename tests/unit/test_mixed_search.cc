@@ -56,9 +56,10 @@ class Search : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   static void TearDownTestSuite() { delete tmp_; }
-  static nlohmann::json run(const std::string& args, const std::string& name, int expect = 0) {
+  static nlohmann::json run(const std::string& args, const std::string& name, int expect = 0,
+                            const std::string& candidates = kCands) {
     const auto r = test::run_cli("search " + model_ + " --tokenizer " + tok_ + " --ref " + tmp_->file("s.ref") +
-                                 " -q --candidates '" + kCands + "' --out " + tmp_->file(name + ".recipe.json") +
+                                 " -q --candidates '" + candidates + "' --out " + tmp_->file(name + ".recipe.json") +
                                  " --json " + tmp_->file(name + ".json") + " " + args);
     EXPECT_EQ(r.exit_code, expect) << r.err;
     return expect ? nlohmann::json(r.err) : nlohmann::json::parse(read_text_file(tmp_->file(name + ".json")));
@@ -178,6 +179,35 @@ TEST_F(Search, OutOfReachBudgetsNameTheCheapestValue) {
       << err;
   err = run("--budget bits=four", "bad", 2);
   EXPECT_NE(err.find("--budget 'bits=four'"), std::string::npos) << err;
+}
+
+// GPTQ candidates need calibration inputs: each per-tensor sensitivity and each uniform check quantizes
+// with the same calibration set, and the written recipe, quantized again by `quantscope quantize` with
+// the same calibration options, scores exactly the KLD the search measured.
+TEST_F(Search, GptqCandidatesAreCalibratedAndTheWrittenRecipeReproduces) {
+  constexpr const char* kGptq =
+      R"([{"method": "gptq", "w_bits": 8, "granularity": "channel"}, {"method": "gptq", "w_bits": 2, "group_size": 32}])";
+  const std::string calib = " --calib " + test::data_path("tinystories-valid.txt") + " --nsamples 4 --seqlen 64 --seed 1";
+  const nlohmann::json j = run("--budget-bits 5" + calib, "gptq", 0, kGptq);
+  ASSERT_TRUE(j.contains("choices")) << j.dump();
+  EXPECT_EQ(j["candidates"][0]["describe"], "gptq w8 channel asym");
+  const double w2_kld = j["candidates"][1]["uniform_kld"]["mean"];
+  EXPECT_LE(j["bits"].get<double>(), 5.0 + 1e-9);
+  int n8 = 0;
+  for (const auto& [name, d] : j["choices"].items()) n8 += d == "gptq w8 channel asym";
+  EXPECT_GT(n8, 0);
+  EXPECT_LT(j["measured_kld"]["mean"].get<double>(), w2_kld);
+  auto q = test::run_cli("quantize " + model_ + " --tokenizer " + tok_ + " --recipe " + tmp_->file("gptq.recipe.json") +
+                         calib + " --out " + tmp_->file("gptq-q") + " -q");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  auto e = test::run_cli("eval " + tmp_->file("gptq-q") + " --tasks kld:" + tmp_->file("s.ref") + " --json " +
+                         tmp_->file("gptq-eval.json"));
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const nlohmann::json ev = nlohmann::json::parse(read_text_file(tmp_->file("gptq-eval.json")));
+  EXPECT_EQ(ev["tasks"][0]["kld"]["mean"], j["measured_kld"]["mean"]);
+  // Without calibration inputs the search refuses GPTQ candidates with a clear message.
+  const std::string err = run("--budget-bits 5", "gptq-nocalib", 2, kGptq);
+  EXPECT_NE(err.find("needs calibration data (--calib FILE)"), std::string::npos) << err;
 }
 
 }  // namespace
