@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/matmul.h"
+#include "kernels/q8_activations.h"
 #include "kernels/q8_blocks.h"
 #include "numerics/float_formats.h"
 
@@ -92,36 +93,15 @@ void TargetLinear::forward_weight_only(const float* x, int64_t m, float* y) cons
 }
 
 void TargetLinear::forward_block_quant(const float* x, int64_t m, float* y) const {
-  const int64_t n = out_features(), k = in_features(), nb = tiled_.blocks, kp = nb * kQ8Block;
+  const int64_t n = out_features(), k = in_features();
   const std::vector<float>& bias = q_->bias();
-  // Activations: d = amax / 127 per block of 32, stored as fp16; q = round-half-away(x * (1 / d)) with
-  // the reciprocal of the unrounded d (llama.cpp's quantize_row_q8_0); zero-padded to whole blocks.
-  std::vector<int8_t> q(size_t(m * kp), 0);
-  std::vector<float> d(size_t(m * nb));
-  std::vector<int32_t> qsum(size_t(m * nb));
-  std::vector<uint8_t> finite(size_t(m), 1);
-  parallel_for(0, m, [&](int64_t i) {
-    const float* xi = x + i * k;
-    for (int64_t b = 0; b < nb; ++b) {
-      const int64_t c0 = b * kQ8Block, c1 = std::min(k, c0 + kQ8Block);
-      float amax = 0;
-      for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(xi[c]));
-      if (!std::isfinite(amax)) finite[size_t(i)] = 0;
-      const float db = amax / 127.0f;
-      const float id = db != 0.0f ? 1.0f / db : 0.0f;
-      int32_t sum = 0;
-      for (int64_t c = c0; c < c1; ++c) {
-        const int32_t v = finite[size_t(i)] ? int32_t(round_value(xi[c] * id, Rounding::HalfAwayFromZero)) : 0;
-        q[size_t(i * kp + c)] = int8_t(v);
-        sum += v;
-      }
-      qsum[size_t(i * nb + b)] = sum;
-      d[size_t(i * nb + b)] = round_to_dtype(db, DType::F16);  // the block scale is stored as fp16
-    }
-  }, k);
-  gemm_q8_blocks({q.data(), d.data(), qsum.data(), m}, tiled_, bias.empty() ? nullptr : bias.data(), y);
+  // Activations in 8-bit blocks of 32 with fp16 block scales, as llama.cpp's quantize_row_q8_0
+  // (kernels/q8_activations.h); a row holding a non-finite value comes out NaN.
+  thread_local Q8Activations act;  // reused: decode calls this per linear per token
+  quantize_q8_activations(x, m, k, act);
+  gemm_q8_blocks(act.rows(), tiled_, bias.empty() ? nullptr : bias.data(), y);
   for (int64_t i = 0; i < m; ++i)
-    if (!finite[size_t(i)]) std::fill(y + i * n, y + (i + 1) * n, std::numeric_limits<float>::quiet_NaN());
+    if (!act.finite[size_t(i)]) std::fill(y + i * n, y + (i + 1) * n, std::numeric_limits<float>::quiet_NaN());
 }
 
 bool TargetLinear::quantize_row(const float* x, int32_t* out, float* scale_out) const {

@@ -103,8 +103,12 @@ TEST_F(Q8Blocks, KernelAndReferenceEqualTheDefinitionBitForBit) {
                   set_num_threads(threads);
                   // Each kernel is really run: AVX2 for nibbles, VNNI where the CPU has it, else scalar.
                   const std::string kernel = q8_blocks_kernel(tiled);
-                  if (isa == Isa::Avx2) EXPECT_EQ(kernel, bits <= 4 ? "avx2" : "scalar");
-                  if (isa == Isa::Scalar) EXPECT_EQ(kernel, "scalar");
+                  if (isa == Isa::Avx2) {
+                    EXPECT_EQ(kernel, bits <= 4 ? "avx2" : "scalar");
+                  }
+                  if (isa == Isa::Scalar) {
+                    EXPECT_EQ(kernel, "scalar");
+                  }
                   std::fill(y.begin(), y.end(), -1.0f);
                   gemm_q8_blocks(x.view(m), tiled, b, y.data());
                   expect_bits_equal(y, want, std::string(isa_name(isa)) + " " + what);
