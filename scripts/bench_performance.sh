@@ -46,7 +46,9 @@ for t in f16 q8_0 q4_0; do
   [ $t = f16 ] || run gguf-$t-llamacpp "$work/$t.gguf" --target llamacpp-cpu
   if [ -n "${LLAMA_BENCH:-}" ]; then
     echo "llama-bench $t..." >&2
-    "$LLAMA_BENCH" -m "$work/$t.gguf" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" -o json \
+        # -d 0,P: prefill from an empty cache (as ours) and decode after P positions (as ours: we decode
+    # after the prompt), plus the other two combinations.
+    "$LLAMA_BENCH" -m "$work/$t.gguf" -p "$prompt" -n "$gen" -d "0,$prompt" -r "$reps" -t "$threads" -o json \
       >"$work/perf/llama-gguf-$t.json"
   fi
 done

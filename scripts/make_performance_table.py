@@ -22,17 +22,20 @@ RUNS = [
 GGUF_TYPES = ["f16", "q8_0", "q4_0"]
 
 
-def llama_bench_rows(d):
-    """llama-bench's JSON (-o json): one record per test; prefill records have n_gen 0, decode n_prompt 0."""
+def llama_bench_rows(d, depth):
+    """llama-bench's JSON (-o json): one record per test; prefill records have n_gen 0, decode n_prompt 0.
+    Prefill is taken at depth 0 (an empty KV cache, as ours), decode at `depth` (our decode runs after the
+    prompt, so each token attends to ~`depth` cached positions), and decode at depth 0 for reference."""
     out = {}
     for t in GGUF_TYPES:
         f = d / f"llama-gguf-{t}.json"
         if not f.exists():
             continue
         recs = json.loads(f.read_text())
-        pre = next((r for r in recs if r["n_gen"] == 0), None)
-        dec = next((r for r in recs if r["n_prompt"] == 0), None)
-        out[t] = (pre, dec, recs[0])
+        pre = next((r for r in recs if r["n_gen"] == 0 and r.get("n_depth", 0) == 0), None)
+        dec = next((r for r in recs if r["n_prompt"] == 0 and r.get("n_depth", 0) == depth), None)
+        dec0 = next((r for r in recs if r["n_prompt"] == 0 and r.get("n_depth", 0) == 0), None)
+        out[t] = (pre, dec, dec0, recs[0])
     return out
 
 
@@ -95,9 +98,10 @@ def main():
     print()
     print("Peak RSS of the in-memory RTN runs includes the bf16 checkpoint pages read while quantizing; the saved "
           "directory's row is the one goal 4 (<= 1.1 x weights + KV cache) is about.")
-    llama = llama_bench_rows(d)
+    depth = first["prompt_tokens"]
+    llama = llama_bench_rows(d, depth)
     if llama:
-        any_rec = next(iter(llama.values()))[2]
+        any_rec = next(iter(llama.values()))[3]
         print()
         print("## Side by side with llama.cpp on the same GGUF files")
         print()
@@ -110,26 +114,30 @@ def main():
         print()
         print("llama.cpp quantizes the activations of every Q8_0/Q4_0 matmul to 8-bit blocks and uses integer dot "
               "products; quantscope's host path keeps fp32 activations (exact dequantization), and `--target "
-              "llamacpp-cpu` runs llama.cpp's arithmetic. Both are listed; the second is the like-for-like pair.")
+              "llamacpp-cpu` runs llama.cpp's arithmetic. Both are listed; the second is the like-for-like pair. "
+              f"Decode is compared at the same depth: quantscope decodes after its {depth}-token prompt, so llama-bench's "
+              f"decode test runs with `-d {depth}` (a KV cache of {depth} positions, which llama.cpp keeps in fp16); its "
+              "decode from an empty cache (`-d 0`, llama-bench's default) is listed beside it.")
         print()
         print("| file | quantscope numerics | prefill tok/s: quantscope | llama.cpp | ratio | decode tok/s: quantscope "
-              "| llama.cpp | ratio |")
-        print("|---|---|---|---|---|---|---|---|")
+              f"| llama.cpp (depth {depth}) | ratio | llama.cpp decode at depth 0 |")
+        print("|---|---|---|---|---|---|---|---|---|")
         ours = {label: r for label, _, r in runs}
         for t in GGUF_TYPES:
             for label, numerics in ((f"gguf-{t}", "host (fp32 activations)"), (f"gguf-{t}-llamacpp", "llamacpp-cpu")):
                 if t not in llama or label not in ours:
                     continue
-                pre, dec, _ = llama[t]
+                pre, dec, dec0, _ = llama[t]
                 q = ours[label]
                 qp, qd = q["prefill_tok_s"]["median"], q["decode_tok_s"]["median"]
                 lp = f"{pre['avg_ts']:.2f} +- {pre['stddev_ts']:.2f}" if pre else "-"
                 ld = f"{dec['avg_ts']:.2f} +- {dec['stddev_ts']:.2f}" if dec else "-"
                 rp = f"{qp / pre['avg_ts']:.2f}" if pre else "-"
                 rd = f"{qd / dec['avg_ts']:.2f}" if dec else "-"
-                print(f"| {t}.gguf | {numerics} | {qp:.2f} | {lp} | {rp} | {qd:.2f} | {ld} | {rd} |")
+                ld0 = f"{dec0['avg_ts']:.2f} +- {dec0['stddev_ts']:.2f}" if dec0 else "-"
+                print(f"| {t}.gguf | {numerics} | {qp:.2f} | {lp} | {rp} | {qd:.2f} | {ld} | {rd} | {ld0} |")
         print()
-        print("    llama-bench -m WORKDIR/TYPE.gguf -p P -n N -r R -t THREADS -o json")
+        print("    llama-bench -m WORKDIR/TYPE.gguf -p P -n N -d 0,P -r R -t THREADS -o json")
     print()
     print("Commands (WORKDIR as in the script):")
     print()

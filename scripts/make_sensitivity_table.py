@@ -16,15 +16,24 @@ SCHEME = {"method": "rtn", "w_bits": 4, "group_size": 32}
 TARGETS = ["host", "ascend-910b1", "nvidia-h100", "nvidia-rtx4090"]
 CALIB = ["--calib", TEXT, "--nsamples", "16", "--seqlen", "256", "--seed", "0"]
 SEARCH_TARGETS = ["host", "ascend-910b1"]
-BUDGETS = [4.3, 5.5, 6.5]
+# Bits budgets: 6.5, then exactly the average bits of the uniform W3 and W4 candidates (read from the 6.5
+# search's candidate list, + 1e-6 for rounding), so a searched recipe is compared with a uniform one at the
+# same average bits.
+FIXED_BUDGET = 6.5
+# GPTQ candidates (the search quantizes each with the calibration set, as `quantscope quantize` would).
+GPTQ_CANDIDATES = [{"method": "gptq", "w_bits": 8, "granularity": "channel"}] + \
+    [{"method": "gptq", "w_bits": b, "group_size": 32} for b in (4, 3, 2)]
 # The cheap proxies `quantscope sensitivity` reports (JSON key, heading), as src/analysis/sensitivity.h lists them.
 PROXIES = [("weight_error", "weight error"), ("output_error", "output error"), ("hessian_trace", "Hessian trace"),
            ("hessian_weighted_error", "tr(H)/K x weight err^2"), ("act_outlier_ratio", "activation outlier ratio")]
 # Budgets in the target's own units (stored bytes of the decoder linears on the target; roofline-projected
 # batch-1 decode tok/s at the model's full context), each between the target's cheapest and dearest
 # uniform candidates.
-TARGET_BUDGETS = [("host", "bytes=180K"), ("host", "decode-tok-s=26000"), ("ascend-910b1", "bytes=190K"),
-                  ("ascend-910b1", "decode-tok-s=2.4M")]
+# The same bytes budgets on both targets (their scales differ: fp32 on the host, bf16 on ascend-910b1),
+# and one decode-speed budget each (the targets' speeds differ by orders of magnitude).
+BYTES_BUDGETS = ["bytes=180K", "bytes=200K"]
+TARGET_BUDGETS = [(t, b) for b in BYTES_BUDGETS for t in SEARCH_TARGETS] + \
+    [("host", "decode-tok-s=26000"), ("ascend-910b1", "decode-tok-s=2.4M")]
 
 
 def run(args, refusable=False):
@@ -51,6 +60,35 @@ def scheme_counts(s):
     return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
 
 
+def bits_rows(searches):
+    """Rows of the bits-budget table: what each search chose and every candidate applied uniformly."""
+    for s in searches:
+        if "refused" in s:
+            print(f"| {s['target']} | {s['budget']['value']} | - | refused (exit 2): {s['refused']} | - | - |")
+            continue
+        uni = "; ".join(f"{c['describe']} ({c['bits']:.4f}): " +
+                        (f"{c['uniform_kld']['mean']:.4f} +/- {c['uniform_kld']['se']:.4f}" if "uniform_kld" in c
+                         else "refused") for c in s["candidates"])
+        print(f"| {s['target']} | {s['budget']['value']} | {s['bits']:.4f} | {s['measured_kld']['mean']:.4f} +/- "
+              f"{s['measured_kld']['se']:.4f} ({s['predicted_kld']:.4f}) | {scheme_counts(s)} | {uni} |")
+
+
+def same_bits_verdicts(searches, method):
+    """One sentence per search whose budget is a uniform candidate's bits: searched vs that uniform KLD."""
+    out = []
+    for s in searches:
+        if "refused" in s:
+            continue
+        for c in s["candidates"]:
+            if "uniform_kld" in c and c["describe"].startswith(method) and abs(c["bits"] - s["budget"]["value"]) < 1e-5:
+                se = math.hypot(s["measured_kld"]["se"], c["uniform_kld"]["se"])
+                z = (c["uniform_kld"]["mean"] - s["measured_kld"]["mean"]) / se if se > 0 else float("inf")
+                out.append(f"{s['target']} at {s['budget']['value']:.4f} bits: searched {s['measured_kld']['mean']:.4f} "
+                           f"vs uniform {c['describe']} {c['uniform_kld']['mean']:.4f} (difference / combined SE "
+                           f"= {z:.1f})")
+    return "; ".join(out)
+
+
 def fmt_rho(v):
     return "n/a" if v is None else f"{v:+.2f}"
 
@@ -63,8 +101,16 @@ def main():
     run(["sensitivity", MODEL, "--tokenizer", TOK, "--scheme", json.dumps(SCHEME), "--ref", ref, "--target",
          ",".join(TARGETS), "--json", sj, "-q"] + CALIB)
     sens = json.load(open(sj))
-    searches = [search(tmp, ref, t, ["--budget-bits", str(b)], f"{t}-{b}", {"kind": "bits", "value": b})
-                for b in BUDGETS for t in SEARCH_TARGETS]
+    def bits_search(t, b, extra=(), tag=""):
+        return search(tmp, ref, t, ["--budget-bits", repr(b)] + list(extra), f"{t}-{b}{tag}", {"kind": "bits", "value": b})
+
+    first = bits_search("host", FIXED_BUDGET)
+    uniform_bits = {c["describe"]: c["bits"] for c in first["candidates"]}
+    budgets = [round(uniform_bits[f"rtn w{w} g32 asym"] + 1e-6, 6) for w in (3, 4)] + [FIXED_BUDGET]
+    searches = [first if (t, b) == ("host", FIXED_BUDGET) else bits_search(t, b)
+                for b in budgets for t in SEARCH_TARGETS]
+    gptq = ["--candidates", json.dumps(GPTQ_CANDIDATES)] + CALIB
+    gptq_searches = [bits_search("host", b, gptq, "-gptq") for b in budgets[:2]]
     target_searches = [search(tmp, ref, t, ["--budget", b], f"{t}-{b}", {"kind": b.split("=")[0], "value": b})
                        for t, b in TARGET_BUDGETS]
     commit = run(["--version"]).stdout.strip()
@@ -131,29 +177,36 @@ def main():
     p()
     p("`quantscope search --budget-bits B --target T` with the default candidates (RTN W8 per channel, W4/W3/W2 in "
       "groups of 32, asymmetric, fp32 scales and zero points: their bits include that overhead). Each candidate is "
-      "also measured uniformly, so the searched recipe can be compared with the uniform recipe nearest in bits.")
+      "also measured uniformly. The first two budgets are the uniform W3 and W4 candidates' own bits, so the searched "
+      "recipe there is compared with a uniform recipe at the same average bits.")
     p()
     p("| target | budget bits | searched bits | searched KLD (predicted: sum of tensor KLDs) | tensors per scheme | "
       "uniform candidates (bits: KLD) |")
     p("|---|---|---|---|---|---|")
-    for s in searches:
-        if "refused" in s:
-            p(f"| {s['target']} | {s['budget']['value']} | - | refused (exit 2): {s['refused']} | - | - |")
-            continue
-        uni = "; ".join(f"{c['describe']} ({c['bits']:.2f}): " +
-                        (f"{c['uniform_kld']['mean']:.4f} +/- {c['uniform_kld']['se']:.4f}" if "uniform_kld" in c
-                         else "refused") for c in s["candidates"])
-        p(f"| {s['target']} | {s['budget']['value']} | {s['bits']:.3f} | {s['measured_kld']['mean']:.4f} +/- "
-          f"{s['measured_kld']['se']:.4f} ({s['predicted_kld']:.4f}) | {scheme_counts(s)} | {uni} |")
+    bits_rows(searches)
     p()
     diff = []
-    for b in BUDGETS:
+    for b in budgets:
         rs = [s for s in searches if s["budget"]["value"] == b and "refused" not in s]
         if len(rs) == 2:
             n = sum(1 for k in rs[0]["choices"] if rs[0]["choices"][k] != rs[1]["choices"][k])
             diff.append(f"at {b} bits the {rs[0]['target']} and {rs[1]['target']} recipes differ in {n} of "
                         f"{len(rs[0]['choices'])} tensors")
+    p("At the same average bits: " + same_bits_verdicts(searches, "rtn") + ".")
+    p()
     p("Between targets: " + "; ".join(diff) + ".")
+    p()
+    p("### With GPTQ candidates")
+    p()
+    p("The same search on the host with GPTQ W8 per channel and W4/W3/W2 in groups of 32 as candidates (each "
+      "quantized with 16 x 256 calibration tokens, as for the proxies), at the uniform W3 and W4 bits:")
+    p()
+    p("| target | budget bits | searched bits | searched KLD (predicted: sum of tensor KLDs) | tensors per scheme | "
+      "uniform candidates (bits: KLD) |")
+    p("|---|---|---|---|---|---|")
+    bits_rows(gptq_searches)
+    p()
+    p("At the same average bits: " + same_bits_verdicts(gptq_searches, "gptq") + ".")
     p()
     p("## Searches under a bytes or a decode-speed budget")
     p()
@@ -179,6 +232,16 @@ def main():
         p(f"| {s['target']} | {budget} | {s['bits']:.3f} / {s['bytes']:.0f} / {s['decode_tok_s']:.0f} "
           f"({s['decode_bound']}) | {s['measured_kld']['mean']:.4f} +/- {s['measured_kld']['se']:.4f} "
           f"({s['predicted_kld']:.4f}) | {scheme_counts(s)} | {uni} |")
+    p()
+    diff = []
+    for b in BYTES_BUDGETS:
+        rs = [s for s in target_searches if s["budget"]["value"] == float(b.split("=")[1].rstrip("K")) * 1e3
+              and "refused" not in s]
+        if len(rs) == 2:
+            n = sum(1 for k in rs[0]["choices"] if rs[0]["choices"][k] != rs[1]["choices"][k])
+            diff.append(f"at {b} the {rs[0]['target']} and {rs[1]['target']} recipes differ in {n} of "
+                        f"{len(rs[0]['choices'])} tensors")
+    p("Between targets under the same bytes budget: " + "; ".join(diff) + ".")
 
 
 if __name__ == "__main__":
