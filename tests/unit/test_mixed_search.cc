@@ -64,6 +64,20 @@ class Search : public ::testing::Test {
     EXPECT_EQ(r.exit_code, expect) << r.err;
     return expect ? nlohmann::json(r.err) : nlohmann::json::parse(read_text_file(tmp_->file(name + ".json")));
   }
+  // The independent path: `quantscope quantize` of the recipe the search `name` wrote (with `extra`
+  // options, e.g. its calibration), saved, reloaded and scored by `quantscope eval`, gives exactly the
+  // KLD the search measured.
+  static void expect_recipe_reproduces(const nlohmann::json& j, const std::string& name, const std::string& extra) {
+    const auto q = test::run_cli("quantize " + model_ + " --tokenizer " + tok_ + " --recipe " +
+                                 tmp_->file(name + ".recipe.json") + " " + extra + " --out " + tmp_->file(name + "-q") +
+                                 " -q");
+    ASSERT_EQ(q.exit_code, 0) << q.err;
+    const auto e = test::run_cli("eval " + tmp_->file(name + "-q") + " --tasks kld:" + tmp_->file("s.ref") +
+                                 " --json " + tmp_->file(name + "-eval.json"));
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    const nlohmann::json ev = nlohmann::json::parse(read_text_file(tmp_->file(name + "-eval.json")));
+    EXPECT_EQ(ev["tasks"][0]["kld"]["mean"], j["measured_kld"]["mean"]);
+  }
   // Tensors per chosen scheme: {w8, w2}.
   static std::pair<int, int> counts(const nlohmann::json& j) {
     int n8 = 0, n2 = 0;
@@ -94,14 +108,7 @@ TEST_F(Search, BudgetHoldsAndTheMeasuredKldIsTheWrittenRecipes) {
   // Mixed beats the uniform cheap scheme it started from, and the chosen recipe's KLD is reproducible
   // through the independent path: quantize the written recipe, save, reload, eval.
   EXPECT_LT(j["measured_kld"]["mean"].get<double>(), j["candidates"][1]["uniform_kld"]["mean"].get<double>());
-  auto q = test::run_cli("quantize " + model_ + " --tokenizer " + tok_ + " --recipe " + tmp_->file("mid.recipe.json") +
-                         " --out " + tmp_->file("mid-q") + " -q");
-  ASSERT_EQ(q.exit_code, 0) << q.err;
-  auto e = test::run_cli("eval " + tmp_->file("mid-q") + " --tasks kld:" + tmp_->file("s.ref") + " --json " +
-                         tmp_->file("mid-eval.json"));
-  ASSERT_EQ(e.exit_code, 0) << e.err;
-  const nlohmann::json ev = nlohmann::json::parse(read_text_file(tmp_->file("mid-eval.json")));
-  EXPECT_EQ(ev["tasks"][0]["kld"]["mean"], j["measured_kld"]["mean"]);
+  expect_recipe_reproduces(j, "mid", "");
 }
 
 TEST_F(Search, ExtremesAndRefusals) {
@@ -197,14 +204,7 @@ TEST_F(Search, GptqCandidatesAreCalibratedAndTheWrittenRecipeReproduces) {
   for (const auto& [name, d] : j["choices"].items()) n8 += d == "gptq w8 channel asym";
   EXPECT_GT(n8, 0);
   EXPECT_LT(j["measured_kld"]["mean"].get<double>(), w2_kld);
-  auto q = test::run_cli("quantize " + model_ + " --tokenizer " + tok_ + " --recipe " + tmp_->file("gptq.recipe.json") +
-                         calib + " --out " + tmp_->file("gptq-q") + " -q");
-  ASSERT_EQ(q.exit_code, 0) << q.err;
-  auto e = test::run_cli("eval " + tmp_->file("gptq-q") + " --tasks kld:" + tmp_->file("s.ref") + " --json " +
-                         tmp_->file("gptq-eval.json"));
-  ASSERT_EQ(e.exit_code, 0) << e.err;
-  const nlohmann::json ev = nlohmann::json::parse(read_text_file(tmp_->file("gptq-eval.json")));
-  EXPECT_EQ(ev["tasks"][0]["kld"]["mean"], j["measured_kld"]["mean"]);
+  expect_recipe_reproduces(j, "gptq", calib);
   // Without calibration inputs the search refuses GPTQ candidates with a clear message.
   const std::string err = run("--budget-bits 5", "gptq-nocalib", 2, kGptq);
   EXPECT_NE(err.find("needs calibration data (--calib FILE)"), std::string::npos) << err;
