@@ -163,27 +163,35 @@ void Forward::attention(int layer, int64_t n, int64_t pos0, KVCache& cache) {
   const int64_t hd = c.head_dim, Q = c.q_dim(), cap = cache.capacity();
   const int group = c.num_heads / c.num_kv_heads;
   const float scale = 1.0f / std::sqrt(float(hd));
-  // One work item per (position, head). Scores run along positions: score[s] accumulates
-  // fma(q[d], K[d][s], .) over d in order (each element the same on every ISA); the output is
-  // out[d] = dot_f32(p, V[d], pos + 1) in dot.h's fixed order.
-  parallel_blocks(n * c.num_heads, [&](int, int64_t b, int64_t e) {
-    std::vector<float> scores(size_t(pos0 + n));
+  // Scores run along positions: score[s] accumulates fma(q[d], K[d][s], .) over d in order (each
+  // element the same on every ISA); the output is out[d] = dot_f32(p, V[d], pos + 1) in dot.h's fixed
+  // order. One work item is (a block of kPosBlock consecutive positions, head): the block's positions
+  // read the same key and value rows, so each row comes into L1 once per block rather than once per
+  // position (prefill); every position's arithmetic is the same as computed alone.
+  constexpr int64_t kPosBlock = 4;
+  const int64_t blocks = (n + kPosBlock - 1) / kPosBlock, stride = pos0 + n;
+  parallel_blocks(blocks * c.num_heads, [&](int, int64_t b, int64_t e) {
+    std::vector<float> scores(size_t(kPosBlock * stride));
     for (int64_t item = b; item < e; ++item) {
-      const int64_t t = item / c.num_heads;
+      const int64_t t0 = item / c.num_heads * kPosBlock, t1 = std::min(n, t0 + kPosBlock);
       const int h = int(item % c.num_heads);
       const int kvh = h / group;
-      const int64_t len = pos0 + t + 1;
-      const float* q = &q_[size_t(t * Q + h * hd)];
       const float* keys = cache.keys(layer, kvh);
       const float* values = cache.values(layer, kvh);
-      std::fill_n(scores.data(), len, 0.0f);
-      for (int64_t d = 0; d < hd; ++d) fma_axpy(q[d], keys + d * cap, scores.data(), len);
-      for (int64_t s = 0; s < len; ++s) scores[size_t(s)] *= scale;
-      softmax(scores.data(), len);
-      float* out = &att_[size_t(t * Q + h * hd)];
-      for (int64_t d = 0; d < hd; ++d) out[d] = dot_f32(scores.data(), values + d * cap, len);
+      const auto row = [&](int64_t t) { return scores.data() + (t - t0) * stride; };  // position t's scores
+      for (int64_t t = t0; t < t1; ++t) std::fill_n(row(t), pos0 + t + 1, 0.0f);
+      for (int64_t d = 0; d < hd; ++d)
+        for (int64_t t = t0; t < t1; ++t) fma_axpy(q_[size_t(t * Q + h * hd + d)], keys + d * cap, row(t), pos0 + t + 1);
+      for (int64_t t = t0; t < t1; ++t) {
+        float* p = row(t);
+        const int64_t len = pos0 + t + 1;
+        for (int64_t s = 0; s < len; ++s) p[s] *= scale;
+        softmax(p, len);
+      }
+      for (int64_t d = 0; d < hd; ++d)
+        for (int64_t t = t0; t < t1; ++t) att_[size_t(t * Q + h * hd + d)] = dot_f32(row(t), values + d * cap, pos0 + t + 1);
     }
-  }, 4 * hd * (pos0 + (n + 1) / 2) + 20 * (pos0 + (n + 1) / 2));
+  }, kPosBlock * (4 * hd * (pos0 + (n + 1) / 2) + 20 * (pos0 + (n + 1) / 2)));
 }
 
 }  // namespace quantscope
