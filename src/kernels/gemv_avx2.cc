@@ -16,7 +16,10 @@ namespace quantscope::detail {
 
 namespace {
 
-constexpr int kRowsAtOnce = 2;
+// Weight rows interleaved per pass (see gemv_avx512.cc: decode is limited by how many row streams are in
+// flight: the lm_head bf16 GEMV under QUANTSCOPE_ISA=avx2 streamed 14-15 GB/s with 2 rows, 18-20 with 4);
+// 16 ymm registers hold 2 x M x R accumulators plus the rows, so at most 4 rows for one input row.
+constexpr int rows_at_once(int M) { return M == 1 ? 4 : 2; }
 
 struct V16 {  // lanes 0-7, 8-15
   __m256 lo, hi;
@@ -109,7 +112,7 @@ void dense_range(const float* x, const DenseMatrix& w, int64_t j0, int64_t j1, f
   const int64_t k = w.cols, rb = k * (D == DType::F32 ? 4 : 2);
   const char* base = static_cast<const char*>(w.data);
   int64_t j = j0;
-  for (; j + kRowsAtOnce <= j1; j += kRowsAtOnce) dense_rows<D, M, kRowsAtOnce>(x, k, base, rb, j, y, w.rows);
+  for (; j + rows_at_once(M) <= j1; j += rows_at_once(M)) dense_rows<D, M, rows_at_once(M)>(x, k, base, rb, j, y, w.rows);
   for (; j < j1; ++j) dense_rows<D, M, 1>(x, k, base, rb, j, y, w.rows);
 }
 
@@ -236,7 +239,7 @@ template <int B, int M>
 void packed_range(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
   const CodeDecoder dec(B);
   int64_t j = j0;
-  for (; j + kRowsAtOnce <= j1; j += kRowsAtOnce) packed_rows<B, M, kRowsAtOnce>(x, w, dec, j, y);
+  for (; j + rows_at_once(M) <= j1; j += rows_at_once(M)) packed_rows<B, M, rows_at_once(M)>(x, w, dec, j, y);
   for (; j < j1; ++j) packed_rows<B, M, 1>(x, w, dec, j, y);
 }
 
