@@ -89,6 +89,19 @@ def same_bits_verdicts(searches, method):
     return "; ".join(out)
 
 
+def recipe_differences(groups):
+    """'at LABEL the A and B recipes differ in n of N tensors' for each (LABEL, searches) whose two searches both ran."""
+    out = []
+    for label, group in groups:
+        rs = [s for s in group if "refused" not in s]
+        if len(rs) == 2:
+            a, b = rs
+            n = sum(1 for k in a["choices"] if a["choices"][k] != b["choices"][k])
+            out.append(f"at {label} the {a['target']} and {b['target']} recipes differ in {n} of {len(a['choices'])} "
+                       "tensors")
+    return "; ".join(out)
+
+
 def fmt_rho(v):
     return "n/a" if v is None else f"{v:+.2f}"
 
@@ -185,16 +198,10 @@ def main():
     p("|---|---|---|---|---|---|")
     bits_rows(searches)
     p()
-    diff = []
-    for b in budgets:
-        rs = [s for s in searches if s["budget"]["value"] == b and "refused" not in s]
-        if len(rs) == 2:
-            n = sum(1 for k in rs[0]["choices"] if rs[0]["choices"][k] != rs[1]["choices"][k])
-            diff.append(f"at {b} bits the {rs[0]['target']} and {rs[1]['target']} recipes differ in {n} of "
-                        f"{len(rs[0]['choices'])} tensors")
+    diff = recipe_differences([(f"{b} bits", [s for s in searches if s["budget"]["value"] == b]) for b in budgets])
     p("At the same average bits: " + same_bits_verdicts(searches, "rtn") + ".")
     p()
-    p("Between targets: " + "; ".join(diff) + ".")
+    p("Between targets: " + diff + ".")
     p()
     p("### With GPTQ candidates")
     p()
@@ -233,15 +240,8 @@ def main():
           f"({s['decode_bound']}) | {s['measured_kld']['mean']:.4f} +/- {s['measured_kld']['se']:.4f} "
           f"({s['predicted_kld']:.4f}) | {scheme_counts(s)} | {uni} |")
     p()
-    diff = []
-    for b in BYTES_BUDGETS:
-        rs = [s for s in target_searches if s["budget"]["value"] == float(b.split("=")[1].rstrip("K")) * 1e3
-              and "refused" not in s]
-        if len(rs) == 2:
-            n = sum(1 for k in rs[0]["choices"] if rs[0]["choices"][k] != rs[1]["choices"][k])
-            diff.append(f"at {b} the {rs[0]['target']} and {rs[1]['target']} recipes differ in {n} of "
-                        f"{len(rs[0]['choices'])} tensors")
-    p("Between targets under the same bytes budget: " + "; ".join(diff) + ".")
+    by_budget = [(b, [s for (_, tb), s in zip(TARGET_BUDGETS, target_searches) if tb == b]) for b in BYTES_BUDGETS]
+    p("Between targets under the same bytes budget: " + recipe_differences(by_budget) + ".")
 
 
 if __name__ == "__main__":
