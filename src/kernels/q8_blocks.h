@@ -1,7 +1,7 @@
 // Matrix products the way llama.cpp's CPU backend computes a quantized matmul: activations quantized
 // to 8 bits per block of 32 columns (kernels/q8_activations.h; targets/target_linear.cc calls both for
-// the llamacpp-cpu target), weights as integer codes with one scale and zero point per row and block, an exact integer dot per
-// block, scaled and summed in fp32:
+// the llamacpp-cpu target), weights as integer codes with one scale and zero point per row and block,
+// an exact integer dot per block, scaled and summed in fp32:
 //
 //   isum(i, j, b) = sum over c in block b of code[j][c] * q[i][c]  -  zero[j][b] * qsum[i][b]   (int32, exact)
 //   y[i, j]       = sum over b = 0, 1, ... in order of  float(isum) * (d[i][b] * scale[j][b])

@@ -178,18 +178,19 @@ void Forward::attention(int layer, int64_t n, int64_t pos0, KVCache& cache) {
       const int kvh = h / group;
       const float* keys = cache.keys(layer, kvh);
       const float* values = cache.values(layer, kvh);
-      const auto row = [&](int64_t t) { return scores.data() + (t - t0) * stride; };  // position t's scores
-      for (int64_t t = t0; t < t1; ++t) std::fill_n(row(t), pos0 + t + 1, 0.0f);
+      // Position t: its scores, the positions it attends to, and where its head's query / output start.
+      const auto row = [&](int64_t t) { return scores.data() + (t - t0) * stride; };
+      const auto len = [&](int64_t t) { return pos0 + t + 1; };
+      const auto at = [&](int64_t t) { return size_t(t * Q + h * hd); };
+      for (int64_t t = t0; t < t1; ++t) std::fill_n(row(t), len(t), 0.0f);
       for (int64_t d = 0; d < hd; ++d)
-        for (int64_t t = t0; t < t1; ++t) fma_axpy(q_[size_t(t * Q + h * hd + d)], keys + d * cap, row(t), pos0 + t + 1);
+        for (int64_t t = t0; t < t1; ++t) fma_axpy(q_[at(t) + size_t(d)], keys + d * cap, row(t), len(t));
       for (int64_t t = t0; t < t1; ++t) {
-        float* p = row(t);
-        const int64_t len = pos0 + t + 1;
-        for (int64_t s = 0; s < len; ++s) p[s] *= scale;
-        softmax(p, len);
+        for (int64_t s = 0; s < len(t); ++s) row(t)[s] *= scale;
+        softmax(row(t), len(t));
       }
       for (int64_t d = 0; d < hd; ++d)
-        for (int64_t t = t0; t < t1; ++t) att_[size_t(t * Q + h * hd + d)] = dot_f32(row(t), values + d * cap, pos0 + t + 1);
+        for (int64_t t = t0; t < t1; ++t) att_[at(t) + size_t(d)] = dot_f32(row(t), values + d * cap, len(t));
     }
   }, kPosBlock * (4 * hd * (pos0 + (n + 1) / 2) + 20 * (pos0 + (n + 1) / 2)));
 }
