@@ -72,7 +72,9 @@ ThroughputResult measure_throughput(const Model& model, const ThroughputOptions&
   r.kv_bytes_per_token_read = uint64_t(mean_ctx * 2.0 * double(c.num_layers) * double(c.kv_dim()) * sizeof(float));
   r.kv_cache_bytes = uint64_t(o.prompt + o.gen + 1) * 2 * uint64_t(c.num_layers) * uint64_t(c.kv_dim()) * sizeof(float);
   r.decode_gb_s = double(r.streamed_weight_bytes + r.kv_bytes_per_token_read) * r.decode_tok_s.median() / 1e9;
-  double macs_per_token = double(model.lm_head->in_features()) * double(model.lm_head->out_features());
+  // Prefill computes the logits of the last position only (as llama-bench's pp test): lm_head once.
+  const double lm_head_macs = double(model.lm_head->in_features()) * double(model.lm_head->out_features());
+  double macs_per_token = 0;
   for (int l = 0; l < c.num_layers; ++l)
     for (TensorRole role : {TensorRole::AttnQ, TensorRole::AttnK, TensorRole::AttnV, TensorRole::AttnO,
                             TensorRole::MlpGate, TensorRole::MlpUp, TensorRole::MlpDown})
@@ -80,7 +82,7 @@ ThroughputResult measure_throughput(const Model& model, const ThroughputOptions&
   // Position p attends to p + 1 keys: QK^T and the weighted sum, head_dim each, for every query head.
   const double attended = double(o.prompt) * double(o.prompt + 1) / 2.0;
   const double attn_macs = attended * 2.0 * double(c.num_heads) * double(c.head_dim) * double(c.num_layers);
-  r.prefill_flops = 2.0 * (macs_per_token * double(o.prompt) + attn_macs);
+  r.prefill_flops = 2.0 * (macs_per_token * double(o.prompt) + lm_head_macs + attn_macs);
   if (r.prefill_tok_s.median() > 0)
     r.prefill_gflop_s = r.prefill_flops * r.prefill_tok_s.median() / double(o.prompt) / 1e9;
   return r;

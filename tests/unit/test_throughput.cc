@@ -28,6 +28,12 @@ TEST(Throughput, CountsRunsAndBytes) {
   // a decode step at position p reads p + 1 keys and values: mean 16 + 9/2 positions x 5 layers x kv_dim 32
   EXPECT_EQ(r.kv_bytes_per_token_read,
             uint64_t((16 + 4.5) * 2 * 5 * m->config.kv_dim() * 4));
+  // Prefill flops, 2 per multiply-add: every decoder linear for each of the 16 positions, the lm_head
+  // once (only the last position's logits are computed), and attention: position p attends to p + 1
+  // keys, QK^T and the weighted sum over head_dim 8 for each of 8 query heads in 5 layers.
+  const double linear_macs = 5.0 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 64 * 172);
+  const double attended = 16.0 * 17.0 / 2.0;
+  EXPECT_DOUBLE_EQ(r.prefill_flops, 2.0 * (16 * linear_macs + 512 * 64 + attended * 2 * 8 * 8 * 5));
 }
 
 TEST(Throughput, BenchCommandReportsJson) {
