@@ -27,6 +27,16 @@ void KVCache::store(int layer, int64_t pos, const float* k, const float* v) {
 
 Forward::Forward(const Model& model) : model_(model) {}
 
+void Forward::set_chunk_rows(int64_t rows) {
+  if (rows < 1) fail_internal("Forward: chunk of {} rows", rows);
+  chunk_rows_ = rows;
+}
+
+int64_t Forward::chunk_for(int64_t n) const {
+  if (tap_ || model_.activations.active()) return n;
+  return std::min(n, chunk_rows_);
+}
+
 const float* Forward::rope_at(int64_t pos) {
   const int64_t half = model_.config.head_dim / 2;
   const int64_t have = int64_t(rope_.size()) / (2 * half);
@@ -94,10 +104,15 @@ void Forward::run(const int* tokens, int64_t n, int64_t pos0, KVCache& cache, fl
   if (pos0 + n > cache.capacity())
     fail_input("sequence of {} positions exceeds the context capacity {}", pos0 + n, cache.capacity());
   check_tokens(tokens, n, pos0);
-  x_.resize(size_t(n * c.hidden_size));
-  reserve(n);
+  const int64_t H = c.hidden_size;
+  x_.resize(size_t(n * H));
   embed(tokens, n, x_.data());
-  for (int l = 0; l < c.num_layers; ++l) run_layer(model_.layers[size_t(l)], l, x_.data(), n, pos0, cache);
+  // Layer by layer, each in chunks of positions: a chunk's queries attend to the keys the chunks
+  // before it stored in this layer, exactly as if the sequence had been split into calls.
+  const int64_t chunk = chunk_for(n);
+  for (int l = 0; l < c.num_layers; ++l)
+    for (int64_t r0 = 0; r0 < n; r0 += chunk)
+      run_layer(model_.layers[size_t(l)], l, x_.data() + r0 * H, std::min(chunk, n - r0), pos0 + r0, cache);
   last_n_ = n;
   if (!logits) return;
   const int64_t first = all_logits ? 0 : n - 1;
@@ -151,11 +166,13 @@ void Forward::compute_logits(int64_t row0, int64_t rows, float* out) {
   const ModelConfig& c = model_.config;
   const int64_t H = c.hidden_size;
   if (row0 < 0 || rows < 0 || row0 + rows > last_n_) fail_internal("compute_logits: rows outside the last run");
-  parallel_for(row0, row0 + rows, [&](int64_t t) {
-    rms_norm(&x_[size_t(t * H)], model_.final_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]);
+  // The normalized rows go to xb_ [rows, hidden] from its start (run() sized it for a chunk only).
+  if (xb_.size() < size_t(rows * H)) xb_.resize(size_t(rows * H));
+  parallel_for(0, rows, [&](int64_t t) {
+    rms_norm(&x_[size_t((row0 + t) * H)], model_.final_norm.data(), H, c.norm_eps, &xb_[size_t(t * H)]);
   }, 4 * H);
-  store(xb_.data() + row0 * H, rows, H, -1, "final_norm");
-  linear(*model_.lm_head, -1, TensorRole::LmHead, xb_.data() + row0 * H, rows, out);
+  store(xb_.data(), rows, H, -1, "final_norm");
+  linear(*model_.lm_head, -1, TensorRole::LmHead, xb_.data(), rows, out);
 }
 
 void Forward::attention(int layer, int64_t n, int64_t pos0, KVCache& cache) {

@@ -50,6 +50,15 @@ class Forward {
   explicit Forward(const Model& model);
   void set_tap(ActivationTap* tap) { tap_ = tap; }
 
+  // run() sends at most this many positions through a layer at a time, so its scratch is
+  // [chunk, ...] rather than [n, ...] (a 512-token prefill of a 1B model: ~10 MB instead of ~40 MB).
+  // The logits do not depend on it (any split of a sequence gives the same bits). With a tap attached
+  // or activations rounded to a storage dtype, run() passes whole calls (taps accumulate per call;
+  // an overflow record names the row of its call).
+  static constexpr int64_t kDefaultChunkRows = 128;
+  void set_chunk_rows(int64_t rows);
+  int64_t chunk_rows() const { return chunk_rows_; }
+
   // Runs tokens[0..n) at positions pos0 .. pos0+n-1; the cache must hold positions < pos0 and have
   // capacity >= pos0 + n. logits (may be null): [n, vocab] if all_logits, else [vocab] for the
   // last position. Token ids are checked against the vocabulary (InputError).
@@ -73,6 +82,8 @@ class Forward {
  private:
   void check_tokens(const int* tokens, int64_t n, int64_t pos0) const;
   void reserve(int64_t n);
+  // Positions per run_layer call in run() for a call of n positions.
+  int64_t chunk_for(int64_t n) const;
   void attention(int layer, int64_t n, int64_t pos0, KVCache& cache);
   void linear(const Linear& l, int layer, TensorRole role, const float* x, int64_t m, float* y);
   // Rounds a tensor the pass just wrote to the model's activation storage dtype (no-op in fp32).
@@ -82,9 +93,11 @@ class Forward {
   const Model& model_;
   ActivationTap* tap_ = nullptr;
   std::vector<float> rope_;  // [positions][head_dim/2][cos, sin], grown on demand
-  // Scratch, [n, ...] each.
+  int64_t chunk_rows_ = kDefaultChunkRows;
   int64_t last_n_ = 0;
   std::vector<float> x_;  // [n, hidden] residual stream of run(), kept for compute_logits
+  // Scratch, [rows, ...] each for the most rows one run_layer call has had; xb_ also holds the final
+  // norm of the rows compute_logits was asked for.
   std::vector<float> xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
 };
 
