@@ -1,6 +1,7 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/parallel.h"
 #include "kernels/dot.h"
@@ -9,42 +10,106 @@
 namespace quantscope {
 
 namespace {
-constexpr int64_t kPanelBytes = 384 << 10;  // b panel kept in L2 (1 MiB per core on Zen 4)
-constexpr int64_t kTileRows = 64;          // rows of a per parallel work item
+constexpr int64_t kPanelBytes = 384 << 10;  // packed b panel kept in L2 (1 MiB per core on Zen 4/5)
+constexpr int64_t kTileRows = 96;          // rows of a per parallel work item (16 AVX-512 blocks of 6)
+
+int64_t chunks_of(int64_t k) { return (k + kGemmChunk - 1) / kGemmChunk; }
+
+// Offset of (row j, chunk c) in a packed panel of `chunks` chunks per row.
+int64_t packed_offset(int64_t j, int64_t c, int64_t chunks) {
+  return ((j / kGemmGroupRows * chunks + c) * kGemmGroupRows + j % kGemmGroupRows) * kGemmChunk;
+}
+
+// The scalar ISA: each row unpacked, then dot_f32_scalar.
+void gemm_packed_f32_scalar(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k, float* c,
+                            int64_t ldc) {
+  const int64_t chunks = chunks_of(k);
+  std::vector<float> row(size_t(chunks * kGemmChunk));
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t q = 0; q < chunks; ++q)
+      std::memcpy(row.data() + q * kGemmChunk, panel + packed_offset(j, q, chunks), kGemmChunk * sizeof(float));
+    for (int64_t i = 0; i < m; ++i) c[i * ldc + j] = dot_f32_scalar(a + i * lda, row.data(), k);
+  }
+}
 }  // namespace
+
+void GemmPackedPanel::reset(int64_t rows, int64_t k) {
+  rows_ = rows, k_ = k;
+  const int64_t groups = (rows + kGemmGroupRows - 1) / kGemmGroupRows;
+  const size_t need = size_t(groups * chunks_of(k) * kGemmGroupRows * kGemmChunk) + kGemmChunk;
+  if (storage_.size() < need) storage_.resize(need);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(storage_.data());
+  data_ = storage_.data() + (64 - p % 64) % 64 / sizeof(float);
+}
+
+void GemmPackedPanel::set_row(int64_t j, const float* row) {
+  const int64_t chunks = chunks_of(k_), full = k_ / kGemmChunk;
+  for (int64_t q = 0; q < full; ++q)
+    std::memcpy(data_ + packed_offset(j, q, chunks), row + q * kGemmChunk, kGemmChunk * sizeof(float));
+  if (full < chunks) {
+    float* dst = data_ + packed_offset(j, full, chunks);
+    const int64_t tail = k_ - full * kGemmChunk;
+    std::memcpy(dst, row + full * kGemmChunk, size_t(tail) * sizeof(float));
+    std::fill(dst + tail, dst + kGemmChunk, 0.0f);
+  }
+}
 
 int64_t gemm_panel_rows(int64_t k) {
   const int64_t rows = kPanelBytes / (4 * std::max<int64_t>(k, 1));
   return std::clamp<int64_t>(rows / 16 * 16, 16, 256);
 }
 
-void gemm_nt_f32_serial(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
-                        float* c, int64_t ldc) {
+void gemm_nt_f32_packed(const float* a, int64_t lda, int64_t m, const GemmPackedPanel& panel, float* c, int64_t ldc) {
+  const int64_t n = panel.rows(), k = panel.k();
   if (m <= 0 || n <= 0) return;
   switch (active_isa()) {
-    case Isa::Avx512: return detail::gemm_nt_f32_avx512(a, lda, b, ldb, m, n, k, c, ldc);
-    case Isa::Avx2: return detail::gemm_nt_f32_avx2(a, lda, b, ldb, m, n, k, c, ldc);
-    default:
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = dot_f32_scalar(a + i * lda, b + j * ldb, k);
+    case Isa::Avx512: return detail::gemm_packed_f32_avx512(a, lda, m, panel.data(), n, k, c, ldc);
+    case Isa::Avx2: return detail::gemm_packed_f32_avx2(a, lda, m, panel.data(), n, k, c, ldc);
+    default: return gemm_packed_f32_scalar(a, lda, m, panel.data(), n, k, c, ldc);
   }
+}
+
+void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
+                      const RowLoader* load_row, const float* bias, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  // Work items: (panel of b rows) x (block of rows of a), panel-major, so that a thread's contiguous
+  // range of items walks few panels: it packs each once (producing the rows when b is null) and
+  // keeps it in its L2 while the blocks of a go by.
+  const int64_t nc = gemm_panel_rows(k), mc = kTileRows;
+  const int64_t npanels = (n + nc - 1) / nc, nblocks = (m + mc - 1) / mc;
+  const int64_t cost = 2 * std::min(m, mc) * std::min(n, nc) * std::max<int64_t>(k, 1) + 4 * nc * k;
+  parallel_blocks(npanels * nblocks, [&](int, int64_t t0, int64_t t1) {
+    thread_local GemmPackedPanel panel;
+    thread_local std::vector<float> row;
+    int64_t packed = -1;  // the panel held
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p = t / nblocks, i0 = t % nblocks * mc;
+      const int64_t j0 = p * nc, nj = std::min(nc, n - j0), ni = std::min(mc, m - i0);
+      if (packed != p) {
+        panel.reset(nj, k);
+        if (!b && row.size() < size_t(k)) row.resize(size_t(k));
+        for (int64_t j = 0; j < nj; ++j) {
+          if (b) {
+            panel.set_row(j, b + (j0 + j) * ldb);
+          } else {
+            (*load_row)(j0 + j, row.data());
+            panel.set_row(j, row.data());
+          }
+        }
+        packed = p;
+      }
+      float* cb = c + i0 * ldc + j0;
+      gemm_nt_f32_packed(a + i0 * lda, lda, ni, panel, cb, ldc);
+      if (bias)
+        for (int64_t i = 0; i < ni; ++i)
+          for (int64_t j = 0; j < nj; ++j) cb[i * ldc + j] += bias[j0 + j];
+    }
+  }, cost);
 }
 
 void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, float* c,
                  int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-  // Work items: (panel of b rows) x (block of a rows), panel-major, so that a thread's contiguous
-  // range of items walks few panels and each panel stays in its L2 while the rows of a go by.
-  const int64_t nc = gemm_panel_rows(k), mc = kTileRows;
-  const int64_t npanels = (n + nc - 1) / nc, nblocks = (m + mc - 1) / mc;
-  const int64_t cost = 2 * std::min(m, mc) * std::min(n, nc) * std::max<int64_t>(k, 1);
-  parallel_blocks(npanels * nblocks, [&](int, int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t j0 = t / nblocks * nc, i0 = t % nblocks * mc;
-      const int64_t nj = std::min(nc, n - j0), ni = std::min(mc, m - i0);
-      gemm_nt_f32_serial(a + i0 * lda, lda, b + j0 * ldb, ldb, ni, nj, k, c + i0 * ldc + j0, ldc);
-    }
-  }, cost);
+  gemm_nt_f32_rows(a, lda, m, n, k, b, ldb, nullptr, nullptr, c, ldc);
 }
 
 }  // namespace quantscope

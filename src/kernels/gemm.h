@@ -6,33 +6,73 @@
 // sequentially over k (zero-padded tail), and reduce with the same pairwise tree; they only reuse
 // each loaded chunk of a row of a / b for several outputs. Each output is computed whole by one
 // thread, so the result does not depend on the thread count either.
+//
+// How it runs: b is consumed in panels of gemm_panel_rows(k) rows, each packed once per thread
+// (GemmPackedPanel below) and kept in L2 while the rows of a pass it. A block of rows of a is run
+// over k in chunks of 512 (L1-sized pieces of a), every output's 16 lane sums parked in a small
+// buffer between chunks: that changes no arithmetic (each lane still adds its products in k order)
+// but keeps both operands of the inner loop in cache.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 namespace quantscope {
 
-// Parallel over tiles of the output (core/parallel.h; small products stay on one thread).
-// Reads k floats of each row of a and b (nothing past them); writes only c's m x n elements; c must
-// not overlap a or b. a == b (a symmetric product X X^T) is fine, and bit-symmetric.
+// Rows of b per packed group and floats per chunk of k: a packed panel holds, for each group of 4
+// rows, the rows' k floats interleaved chunk by chunk, [group][chunk][row in group][16], so the
+// micro-kernel reads one sequential stream. k is zero-padded to whole chunks (the zero-padded tail
+// of dot_f32); rows of a last partial group are never read.
+constexpr int64_t kGemmGroupRows = 4;
+constexpr int64_t kGemmChunk = 16;
+
+class GemmPackedPanel {
+ public:
+  // Room for `rows` rows of length k (reuses the allocation when it is large enough).
+  void reset(int64_t rows, int64_t k);
+  // Copies row j (< rows) of the panel from `row` (k floats), zero-filling its padded chunk.
+  void set_row(int64_t j, const float* row);
+  int64_t rows() const { return rows_; }
+  int64_t k() const { return k_; }
+  const float* data() const { return data_; }
+
+ private:
+  std::vector<float> storage_;
+  float* data_ = nullptr;  // 64-byte aligned into storage_
+  int64_t rows_ = 0, k_ = 0;
+};
+
+// c[i * ldc + j] = dot_f32(a + i * lda, row j of the panel, panel.k()) for i < m, j < panel.rows(),
+// on the calling thread.
+void gemm_nt_f32_packed(const float* a, int64_t lda, int64_t m, const GemmPackedPanel& panel, float* c, int64_t ldc);
+
+// Produces row j (k floats) of a weight matrix into out (dequantized codes, widened f16/bf16).
+using RowLoader = std::function<void(int64_t j, float* out)>;
+
+// c = a b^T (+ bias[j] added to every c[i][j] after its dot) with b's rows either read from
+// b (row stride ldb) or, when b is null, produced by load_row: parallel over (panel of b rows) x
+// (block of rows of a), each thread packing a panel once for all its blocks; rows are never held
+// whole in fp32. Reads k floats of each row of a and b (nothing past them); writes only c's m x n
+// elements; c must not overlap a or b. a == b (a symmetric product X X^T) is fine, and bit-symmetric.
+void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
+                      const RowLoader* load_row, const float* bias, float* c, int64_t ldc);
+
+// The plain product: gemm_nt_f32_rows with b's rows in memory and no bias.
 void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, float* c,
                  int64_t ldc);
 
-// The same on the calling thread only (for callers that parallelize over their own blocks).
-void gemm_nt_f32_serial(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
-                        float* c, int64_t ldc);
-
-// Rows of b per cache panel for reduction length k (a multiple of 16, >= 16): a panel of
-// gemm_panel_rows(k) x k floats stays in L2 while the rows of a stream past it. matmul() widens
-// f16/bf16 weights one panel at a time.
+// Rows of b per cache panel for reduction length k: a multiple of kGemmGroupRows whose packed
+// panel (rows x k floats) stays in L2 while the rows of a stream past it.
 int64_t gemm_panel_rows(int64_t k);
 
 namespace detail {
-// Serial kernels for one ISA (called only when the CPU has it); same contract as gemm_nt_f32_serial.
-void gemm_nt_f32_avx2(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
-                      float* c, int64_t ldc);
-void gemm_nt_f32_avx512(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
-                        float* c, int64_t ldc);
+// Serial kernels for one ISA (called only when the CPU has it); same contract as gemm_nt_f32_packed.
+// panel: the packed floats, n rows, k columns.
+void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k, float* c,
+                          int64_t ldc);
+void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k,
+                            float* c, int64_t ldc);
 }  // namespace detail
 
 }  // namespace quantscope

@@ -3,10 +3,13 @@
 // linker could keep this ISA's copy for the whole program); local helpers have internal linkage.
 //
 // Per output element the arithmetic is exactly dot_f32_avx512's: one zmm of 16 lane sums,
-// acc = fma(a[p..p+15], b[p..p+15], acc) for each chunk of 16 in order, the tail chunk loaded with
-// zero masking, then (lo256 + hi256), (lo128 + hi128), (l + l+2), (0 + 1). The micro-kernel only
-// shares each loaded chunk between MR x NR outputs.
+// acc = fma(a[p..p+15], b[p..p+15], acc) for each chunk of 16 in order, the tail chunk zero-padded
+// (a loaded with zero masking, b zero-padded in the packed panel), then (lo256 + hi256),
+// (lo128 + hi128), (l + l+2), (0 + 1). The micro-kernel shares each loaded chunk between 6 rows of a
+// and the 4 rows of a packed group (24 outputs, 24 of the 32 zmm).
 #include <immintrin.h>
+
+#include <vector>
 
 #include "kernels/gemm.h"
 
@@ -14,8 +17,10 @@ namespace quantscope::detail {
 
 namespace {
 
-constexpr int kMr = 4;  // rows of a per micro-kernel
-constexpr int kNr = 4;  // rows of b per micro-kernel
+constexpr int kMr = 6;                           // rows of a per micro-kernel
+constexpr int kNr = int(kGemmGroupRows);         // rows of b per micro-kernel: one packed group
+constexpr int64_t kChunksPerPass = 32;           // k chunks per pass (512 floats: 6 rows of a = 12 KiB in L1)
+constexpr int64_t kGroupFloats = kNr * kGemmChunk;  // one chunk of one packed group
 
 int64_t min_i64(int64_t x, int64_t y) { return x < y ? x : y; }
 
@@ -44,98 +49,105 @@ __m512 reduce16(const __m512* q) {
   return _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
 }
 
-// c[i * ldc + j] = dot(a + i * lda, b + j * ldb, k) for i < MR, j < NR.
-// next (or null): the next NR rows of b, for the row-tail kernels (MR < 4, the m = 1 GEMV above
-// all): they are memory-bound, and NR short row streams starting at once keep the hardware
-// prefetcher behind, so each chunk step also prefetches NR lines of the next block into L2, in
-// address order: by the end of this block the next one is in L2.
+// Writes the reduced outputs of rows i0 .. i0+3 (those < MR) and columns j < NR.
 template <int MR, int NR>
-void kernel(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t k, float* c, int64_t ldc,
-            const float* next) {
-  const float* pf_row = next;
-  int64_t pf_col = 0;
-  __m512 acc[MR][NR];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
-  int64_t p = 0;
-  for (; p + 16 <= k; p += 16) {
-    __m512 av[MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_ps(a + i * lda + p);
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) {
-      const __m512 bv = _mm512_loadu_ps(b + j * ldb + p);
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
-    }
-    if constexpr (MR < kMr) {
-      if (pf_row) {
-#pragma GCC unroll 8
-        for (int j = 0; j < NR; ++j) {
-          _mm_prefetch(reinterpret_cast<const char*>(pf_row + pf_col), _MM_HINT_T1);
-          pf_col += 16;
-          if (pf_col >= k) pf_col = 0, pf_row += ldb;
-        }
-      }
-    }
-  }
-  if (p < k) {  // zero-padded tail, as dot_f32_avx512
-    const __mmask16 m = __mmask16((1u << (k - p)) - 1u);
-    __m512 av[MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) av[i] = _mm512_maskz_loadu_ps(m, a + i * lda + p);
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) {
-      const __m512 bv = _mm512_maskz_loadu_ps(m, b + j * ldb + p);
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
-    }
-  }
-  if constexpr (MR == 4 && NR == 4) {
+void store_four_rows(const __m512 (&acc)[MR][NR], int i0, float* c, int64_t ldc) {
+  if constexpr (NR == 4) {
     __m512 q[16];
 #pragma GCC unroll 16
-    for (int x = 0; x < 16; ++x) q[x] = acc[x % 4][x / 4];
+    for (int x = 0; x < 16; ++x) {
+      const int i = i0 + x % 4;  // rows past MR reduce zeros into lanes nobody stores
+      q[x] = i < MR ? acc[i < MR ? i : 0][x / 4] : _mm512_setzero_ps();
+    }
     const __m512 v = reduce16(q);
-    _mm_storeu_ps(c, _mm512_extractf32x4_ps(v, 0));
-    _mm_storeu_ps(c + ldc, _mm512_extractf32x4_ps(v, 1));
-    _mm_storeu_ps(c + 2 * ldc, _mm512_extractf32x4_ps(v, 2));
-    _mm_storeu_ps(c + 3 * ldc, _mm512_extractf32x4_ps(v, 3));
+    for (int i = 0; i < 4 && i0 + i < MR; ++i) _mm_storeu_ps(c + (i0 + i) * ldc, _mm512_extractf32x4_ps(v, i));
   } else {
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
+    for (int i = i0; i < i0 + 4 && i < MR; ++i)
+#pragma GCC unroll 4
       for (int j = 0; j < NR; ++j) c[i * ldc + j] = reduce1(acc[i][j]);
   }
 }
 
-using Kernel = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t, const float*);
-// kKernels[mr - 1][nr - 1]: full blocks are 4 x 4; the last rows of a (mr < 4, including the m = 1
-// GEMV) take up to 8 rows of b at a time: fewer passes, and 8 streams of b keep the memory busier.
-constexpr int kNrMax = 8;
+// One pass over `steps` chunks for rows a[0..MR) and the first NR rows of one packed group (b: the
+// group's first chunk of this pass). Accumulators come from `park` (or start at zero when first)
+// and go back there, or, after the last pass, are reduced into c[i * ldc + j]. tail: the valid
+// floats of the final chunk of the last pass (16 when k is a multiple of 16).
+template <int MR, int NR>
+void kernel(const float* a, int64_t lda, const float* b, int64_t steps, bool first, bool last, int tail, float* park,
+            float* c, int64_t ldc) {
+  __m512 acc[MR][NR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) acc[i][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(park + (i * NR + j) * kGemmChunk);
+  const int64_t full = last && tail < kGemmChunk ? steps - 1 : steps;
+  for (int64_t s = 0; s < full; ++s) {
+    __m512 av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_ps(a + i * lda + s * kGemmChunk);
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) {
+      const __m512 bv = _mm512_load_ps(b + s * kGroupFloats + j * kGemmChunk);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if (full < steps) {  // zero-padded tail chunk: a masked here, b padded with zeros when packed
+    const __mmask16 m = __mmask16((1u << tail) - 1u);
+    __m512 av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_maskz_loadu_ps(m, a + i * lda + full * kGemmChunk);
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) {
+      const __m512 bv = _mm512_load_ps(b + full * kGroupFloats + j * kGemmChunk);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if (last) {
+    store_four_rows<MR, NR>(acc, 0, c, ldc);
+    if constexpr (MR > 4) store_four_rows<MR, NR>(acc, 4, c, ldc);
+  } else {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) _mm512_storeu_ps(park + (i * NR + j) * kGemmChunk, acc[i][j]);
+  }
+}
+
+using Kernel = void (*)(const float*, int64_t, const float*, int64_t, bool, bool, int, float*, float*, int64_t);
 template <int MR>
-constexpr Kernel kRow[kNrMax] = {kernel<MR, 1>, kernel<MR, 2>, kernel<MR, 3>, kernel<MR, 4>,
-                                 kernel<MR, 5>, kernel<MR, 6>, kernel<MR, 7>, kernel<MR, 8>};
-template <>
-constexpr Kernel kRow<4>[kNrMax] = {kernel<4, 1>, kernel<4, 2>, kernel<4, 3>, kernel<4, 4>};
-constexpr const Kernel* kKernels[kMr] = {kRow<1>, kRow<2>, kRow<3>, kRow<4>};
+constexpr Kernel kRow[kNr] = {kernel<MR, 1>, kernel<MR, 2>, kernel<MR, 3>, kernel<MR, 4>};
+// kKernels[mr - 1][nr - 1]: full blocks are 6 x 4; the last rows of a and a last partial group take
+// the smaller shapes.
+constexpr const Kernel* kKernels[kMr] = {kRow<1>, kRow<2>, kRow<3>, kRow<4>, kRow<5>, kRow<6>};
 
 }  // namespace
 
-void gemm_nt_f32_avx512(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
-                        float* c, int64_t ldc) {
-  const int64_t nc = gemm_panel_rows(k);
-  for (int64_t j0 = 0; j0 < n; j0 += nc) {  // a panel of b stays in L2 while all rows of a pass
-    const int64_t j1 = min_i64(n, j0 + nc);
-    for (int64_t i = 0; i < m; i += kMr) {  // MR rows of a stay in L1 across the panel
-      const int64_t mr = min_i64(kMr, m - i), nr = mr == kMr ? kNr : kNrMax;
-      const Kernel* row = kKernels[mr - 1];
-      int64_t j = j0;
-      for (; j + nr <= j1; j += nr)
-        row[nr - 1](a + i * lda, lda, b + j * ldb, ldb, k, c + i * ldc + j, ldc,
-                    j + 2 * nr <= n ? b + (j + nr) * ldb : nullptr);
-      if (j < j1) row[j1 - j - 1](a + i * lda, lda, b + j * ldb, ldb, k, c + i * ldc + j, ldc, nullptr);
+void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k,
+                            float* c, int64_t ldc) {
+  const int64_t chunks = (k + kGemmChunk - 1) / kGemmChunk, groups = (n + kNr - 1) / kNr;
+  const int tail = int(k - (chunks - 1) * kGemmChunk);
+  if (chunks == 0) {  // k = 0: every dot is the reduction of zero sums
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = reduce1(_mm512_setzero_ps());
+    return;
+  }
+  // Accumulators of one block of rows of a against every group, parked between passes over k.
+  thread_local std::vector<float> park;
+  const int64_t park_per_group = kMr * kNr * kGemmChunk;
+  if (park.size() < size_t(groups * park_per_group)) park.resize(size_t(groups * park_per_group));
+  for (int64_t i = 0; i < m; i += kMr) {  // MR rows of a: a 512-float piece of each stays in L1
+    const int64_t mr = min_i64(kMr, m - i);
+    const Kernel* row = kKernels[mr - 1];
+    for (int64_t q0 = 0; q0 < chunks; q0 += kChunksPerPass) {
+      const int64_t steps = min_i64(kChunksPerPass, chunks - q0);
+      const bool first = q0 == 0, last = q0 + steps == chunks;
+      for (int64_t g = 0; g < groups; ++g) {  // the packed panel streams from L2
+        const int64_t nr = min_i64(kNr, n - g * kNr);
+        row[nr - 1](a + i * lda + q0 * kGemmChunk, lda, panel + (g * chunks + q0) * kGroupFloats, steps, first, last,
+                    tail, park.data() + g * park_per_group, c + i * ldc + g * kNr, ldc);
+      }
     }
   }
 }

@@ -23,39 +23,7 @@ void load_matrix_row(const DenseMatrix& w, int64_t j, float* out) {
 
 void matmul_rows(const float* x, int64_t m, int64_t n, int64_t k, const float* f32_rows, const RowLoader& load_row,
                  const float* bias, float* y) {
-  if (m <= 0 || n <= 0) return;
-  // Work items: (panel of output features) x (block of input rows), panel-major. A panel of W
-  // (produced by load_row once per thread, into a per-thread scratch buffer, unless the rows are fp32
-  // already) stays in L2 while the register-blocked GEMM streams the rows of x past it; every y[i, j]
-  // is one dot_f32.
-  const int64_t nc = gemm_panel_rows(k), mc = 64;
-  const int64_t npanels = (n + nc - 1) / nc, nblocks = (m + mc - 1) / mc;
-  const bool widen = f32_rows == nullptr;
-  const int64_t cost = 2 * std::min(m, mc) * std::min(n, nc) * std::max<int64_t>(k, 1) + (widen ? 4 * nc * k : 0);
-  parallel_blocks(npanels * nblocks, [&](int, int64_t t0, int64_t t1) {
-    thread_local std::vector<float> scratch;
-    int64_t widened = -1;  // panel held in scratch
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t p = t / nblocks, i0 = t % nblocks * mc;
-      const int64_t j0 = p * nc, nj = std::min(nc, n - j0), ni = std::min(mc, m - i0);
-      const float* wrows;
-      if (!widen) {
-        wrows = f32_rows + j0 * k;
-      } else {
-        if (widened != p) {
-          if (scratch.size() < size_t(nj * k)) scratch.resize(size_t(nj * k));
-          for (int64_t j = 0; j < nj; ++j) load_row(j0 + j, scratch.data() + j * k);
-          widened = p;
-        }
-        wrows = scratch.data();
-      }
-      float* yb = y + i0 * n + j0;
-      gemm_nt_f32_serial(x + i0 * k, k, wrows, k, ni, nj, k, yb, n);
-      if (bias)
-        for (int64_t i = 0; i < ni; ++i)
-          for (int64_t j = 0; j < nj; ++j) yb[i * n + j] += bias[j0 + j];
-    }
-  }, cost);
+  gemm_nt_f32_rows(x, k, m, n, k, f32_rows, k, f32_rows ? nullptr : &load_row, bias, y, n);
 }
 
 void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y) {

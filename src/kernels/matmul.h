@@ -3,9 +3,9 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 
 #include "core/dtype.h"
+#include "kernels/gemm.h"
 #include "kernels/packed_matrix.h"
 
 namespace quantscope {
@@ -30,7 +30,6 @@ void matmul_packed(const float* x, int64_t m, const PackedCodesMatrix& w, const 
 // The same for any weight whose row j (k floats) load_row can produce (dequantized integer codes,
 // widened f16/bf16): rows are produced one L2 panel at a time per thread, so a matrix is never held
 // whole in fp32; f32_rows (non-null) skips the loader for weights already fp32 [n, k]. y [m, n].
-using RowLoader = std::function<void(int64_t j, float* out)>;
 void matmul_rows(const float* x, int64_t m, int64_t n, int64_t k, const float* f32_rows, const RowLoader& load_row,
                  const float* bias, float* y);
 

@@ -37,7 +37,7 @@ uint32_t bits(float f) {
   return u;
 }
 
-// Runs gemm (parallel or serial) on a, b with row strides lda, ldb into c with stride ldc (every
+// Runs gemm (parallel, or serial over one packed panel) on a, b with row strides lda, ldb into c with stride ldc (every
 // pointer offset by one float from the allocation) and checks every element against
 // dot_f32_scalar, and that c's padding is untouched.
 void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what) {
@@ -49,10 +49,14 @@ void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what) 
   std::vector<float> cbuf(size_t(1 + m * ldc));
   for (auto& v : cbuf) std::memcpy(&v, &kSentinel, 4);
   float* c = cbuf.data() + 1;
-  if (serial)
-    gemm_nt_f32_serial(a, lda, b, ldb, m, n, k, c, ldc);
-  else
+  if (serial) {  // one packed panel of all n rows, on the calling thread
+    GemmPackedPanel panel;
+    panel.reset(n, k);
+    for (int64_t j = 0; j < n; ++j) panel.set_row(j, b + j * ldb);
+    gemm_nt_f32_packed(a, lda, m, panel, c, ldc);
+  } else {
     gemm_nt_f32(a, lda, b, ldb, m, n, k, c, ldc);
+  }
   ASSERT_EQ(bits(cbuf[0]), kSentinel) << what;
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
@@ -86,13 +90,13 @@ TEST_F(Gemm, EveryElementIsBitIdenticalToScalarDot) {
   }
 }
 
-TEST_F(Gemm, SerialEntryPointAndDegenerateSizes) {
+TEST_F(Gemm, PackedPanelEntryPointAndDegenerateSizes) {
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     const std::string what = std::string(isa_name(isa)) + " serial";
     for (int64_t m : {1, 4, 7, 66})
       for (int64_t n : {1, 3, 4, 6, 13, 300})
-        for (int64_t k : {0, 1, 16, 47, 1029}) {
+        for (int64_t k : {0, 1, 16, 47, 511, 512, 513, 1029}) {  // passes over k of 512
           check_gemm(m, n, k, true, what.c_str());
           if (HasFatalFailure()) return;
         }
