@@ -298,6 +298,7 @@ std::unique_ptr<QuantizedLinear> load_quantized_linear(const TensorSet& ts, cons
   release_resident_pages(codes.data, w.packed.size());  // the layer holds its own copy now: not twice
   const TensorView& scales = need(ts, name + ".qscales", s.scale_dtype, {w.scale_rows, w.groups}, src);
   w.scales = view_to_f32(scales);
+  release_resident_pages(scales.data, scales.nbytes());  // copied to fp32 above
   for (float v : w.scales)
     if (!std::isfinite(v) || v < 0) fail_input("{}: {}.qscales holds {} (scales are finite and >= 0)", src, name, v);
   if (!s.symmetric) {
@@ -306,6 +307,7 @@ std::unique_ptr<QuantizedLinear> load_quantized_linear(const TensorSet& ts, cons
       w.zeros[i] = float(z.as<uint8_t>()[i]);
       if (w.zeros[i] > float(code_max(s.bits))) fail_input("{}: {}.qzeros[{}] exceeds {} bits", src, name, i, s.bits);
     }
+    release_resident_pages(z.data, z.nbytes());
   }
   ActQuantSpec a;
   a.bits = get_as<int>(j, "a_bits", where);
