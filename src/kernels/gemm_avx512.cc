@@ -59,8 +59,11 @@ void store_four_rows(const __m512 (&acc)[MR][NR], int i0, float* c, int64_t ldc)
       const int i = i0 + x % 4;  // rows past MR reduce zeros into lanes nobody stores
       q[x] = i < MR ? acc[i < MR ? i : 0][x / 4] : _mm512_setzero_ps();
     }
-    const __m512 v = reduce16(q);
-    for (int i = 0; i < 4 && i0 + i < MR; ++i) _mm_storeu_ps(c + (i0 + i) * ldc, _mm512_extractf32x4_ps(v, i));
+    // Through memory: vextractf32x4 takes its quarter as an immediate, which a loop index is only once
+    // the loop is unrolled (not at -O0 or under the sanitizers).
+    alignas(64) float v[16];
+    _mm512_store_ps(v, reduce16(q));
+    for (int i = 0; i < 4 && i0 + i < MR; ++i) _mm_storeu_ps(c + (i0 + i) * ldc, _mm_load_ps(v + 4 * i));
   } else {
     for (int i = i0; i < i0 + 4 && i < MR; ++i)
 #pragma GCC unroll 4
