@@ -13,6 +13,13 @@ namespace {
 constexpr int64_t kPanelBytes = 384 << 10;  // packed b panel kept in L2 (1 MiB per core on Zen 4/5)
 constexpr int64_t kTileRows = 96;          // rows of a per parallel work item (16 AVX-512 blocks of 6)
 
+// Rows of b per cache panel for reduction length k: a multiple of 16 (so of kGemmGroupRows) whose
+// packed panel (rows x k floats) stays in L2 while the rows of a stream past it.
+int64_t gemm_panel_rows(int64_t k) {
+  const int64_t rows = kPanelBytes / (4 * std::max<int64_t>(k, 1));
+  return std::clamp<int64_t>(rows / 16 * 16, 16, 256);
+}
+
 int64_t chunks_of(int64_t k) { return (k + kGemmChunk - 1) / kGemmChunk; }
 
 // Offset of (row j, chunk c) in a packed panel of `chunks` chunks per row.
@@ -52,11 +59,6 @@ void GemmPackedPanel::set_row(int64_t j, const float* row) {
     std::memcpy(dst, row + full * kGemmChunk, size_t(tail) * sizeof(float));
     std::fill(dst + tail, dst + kGemmChunk, 0.0f);
   }
-}
-
-int64_t gemm_panel_rows(int64_t k) {
-  const int64_t rows = kPanelBytes / (4 * std::max<int64_t>(k, 1));
-  return std::clamp<int64_t>(rows / 16 * 16, 16, 256);
 }
 
 void gemm_nt_f32_packed(const float* a, int64_t lda, int64_t m, const GemmPackedPanel& panel, float* c, int64_t ldc) {

@@ -7,11 +7,11 @@
 // each loaded chunk of a row of a / b for several outputs. Each output is computed whole by one
 // thread, so the result does not depend on the thread count either.
 //
-// How it runs: b is consumed in panels of gemm_panel_rows(k) rows, each packed once per thread
+// How it runs: b is consumed in L2-sized panels of rows, each packed once per thread
 // (GemmPackedPanel below) and kept in L2 while the rows of a pass it. A block of rows of a is run
-// over k in chunks of 512 (L1-sized pieces of a), every output's 16 lane sums parked in a small
-// buffer between chunks: that changes no arithmetic (each lane still adds its products in k order)
-// but keeps both operands of the inner loop in cache.
+// over k in passes of kGemmChunksPerPass chunks (512 floats: L1-sized pieces of a), every output's
+// 16 lane sums parked in a small buffer between passes: that changes no arithmetic (each lane still
+// adds its products in k order) but keeps both operands of the inner loop in cache.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,8 @@ namespace quantscope {
 // of dot_f32); rows of a last partial group are never read.
 constexpr int64_t kGemmGroupRows = 4;
 constexpr int64_t kGemmChunk = 16;
+// Chunks of k per pass of the micro-kernels (512 floats of each row of a: 6 rows = 12 KiB in L1).
+constexpr int64_t kGemmChunksPerPass = 32;
 
 class GemmPackedPanel {
  public:
@@ -61,10 +63,6 @@ void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t
 // The plain product: gemm_nt_f32_rows with b's rows in memory and no bias.
 void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, float* c,
                  int64_t ldc);
-
-// Rows of b per cache panel for reduction length k: a multiple of kGemmGroupRows whose packed
-// panel (rows x k floats) stays in L2 while the rows of a stream past it.
-int64_t gemm_panel_rows(int64_t k);
 
 namespace detail {
 // Serial kernels for one ISA (called only when the CPU has it); same contract as gemm_nt_f32_packed.

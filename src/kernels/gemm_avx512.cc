@@ -19,7 +19,6 @@ namespace {
 
 constexpr int kMr = 6;                           // rows of a per micro-kernel
 constexpr int kNr = int(kGemmGroupRows);         // rows of b per micro-kernel: one packed group
-constexpr int64_t kChunksPerPass = 32;           // k chunks per pass (512 floats: 6 rows of a = 12 KiB in L1)
 constexpr int64_t kGroupFloats = kNr * kGemmChunk;  // one chunk of one packed group
 
 int64_t min_i64(int64_t x, int64_t y) { return x < y ? x : y; }
@@ -143,8 +142,8 @@ void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float*
   for (int64_t i = 0; i < m; i += kMr) {  // MR rows of a: a 512-float piece of each stays in L1
     const int64_t mr = min_i64(kMr, m - i);
     const Kernel* row = kKernels[mr - 1];
-    for (int64_t q0 = 0; q0 < chunks; q0 += kChunksPerPass) {
-      const int64_t steps = min_i64(kChunksPerPass, chunks - q0);
+    for (int64_t q0 = 0; q0 < chunks; q0 += kGemmChunksPerPass) {
+      const int64_t steps = min_i64(kGemmChunksPerPass, chunks - q0);
       const bool first = q0 == 0, last = q0 + steps == chunks;
       for (int64_t g = 0; g < groups; ++g) {  // the packed panel streams from L2
         const int64_t nr = min_i64(kNr, n - g * kNr);

@@ -37,9 +37,9 @@ uint32_t bits(float f) {
   return u;
 }
 
-// Runs gemm (parallel, or serial over one packed panel) on a, b with row strides lda, ldb into c with stride ldc (every
-// pointer offset by one float from the allocation) and checks every element against
-// dot_f32_scalar, and that c's padding is untouched.
+// Runs gemm (parallel, or serial over one packed panel) on a, b with row strides lda, ldb into c
+// with stride ldc (every pointer offset by one float from the allocation) and checks every element
+// against dot_f32_scalar, and that c's padding is untouched.
 void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what) {
   const int64_t lda = k + 3, ldb = k + 5, ldc = n + 2;
   const auto abuf = random_vector(size_t(1 + m * lda), uint64_t(m * 1000003 + k));
@@ -109,7 +109,7 @@ TEST_F(Gemm, PackedPanelEntryPointAndDegenerateSizes) {
 }
 
 TEST_F(Gemm, LargeShapesAcrossPanelsAndThreads) {
-  // Several b panels (gemm_panel_rows), several row blocks, both threads busy.
+  // Several b panels (384 KiB each), several row blocks, both threads busy.
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     for (int threads : {1, 2}) {
