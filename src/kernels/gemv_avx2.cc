@@ -16,9 +16,9 @@ namespace quantscope::detail {
 
 namespace {
 
-// Weight rows interleaved per pass (see gemv_avx512.cc: decode is limited by how many row streams are in
-// flight: the lm_head bf16 GEMV under QUANTSCOPE_ISA=avx2 streamed 14-15 GB/s with 2 rows, 18-20 with 4);
-// 16 ymm registers hold 2 x M x R accumulators plus the rows, so at most 4 rows for one input row.
+// Weight rows interleaved per pass, each from its own span of the thread's rows (see gemv_avx512.cc:
+// R forward streams that the hardware prefetchers follow, and R independent FMA chains); 16 ymm
+// registers hold 2 x M x R accumulators plus the rows, so at most 4 rows for one input row.
 constexpr int rows_at_once(int M) { return M == 1 ? 4 : 2; }
 
 struct V16 {  // lanes 0-7, 8-15
@@ -81,15 +81,17 @@ V16 widen16_tail(const void* row, int64_t c, int64_t r) {
   }
 }
 
+// Rows j, j + step, ..., j + (R - 1) * step (R streams; see rows_at_once).
 template <DType D, int M, int R>
-void dense_rows(const float* x, int64_t k, const char* base, int64_t rb, int64_t j, float* y, int64_t n) {
+void dense_rows(const float* x, int64_t k, const char* base, int64_t rb, int64_t j, int64_t step, float* y,
+                int64_t n) {
   V16 acc[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) acc[i][r] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t c = 0;
   for (; c + 16 <= k; c += 16) {
     V16 w[R];
-    for (int r = 0; r < R; ++r) w[r] = widen16<D>(base + (j + r) * rb, c);
+    for (int r = 0; r < R; ++r) w[r] = widen16<D>(base + (j + r * step) * rb, c);
     for (int i = 0; i < M; ++i) {
       const V16 xv = load_x(x + i * k + c);
       for (int r = 0; r < R; ++r) acc[i][r] = fma16(xv, w[r], acc[i][r]);
@@ -97,23 +99,25 @@ void dense_rows(const float* x, int64_t k, const char* base, int64_t rb, int64_t
   }
   if (c < k) {
     V16 w[R];
-    for (int r = 0; r < R; ++r) w[r] = widen16_tail<D>(base + (j + r) * rb, c, k - c);
+    for (int r = 0; r < R; ++r) w[r] = widen16_tail<D>(base + (j + r * step) * rb, c, k - c);
     for (int i = 0; i < M; ++i) {
       const V16 xv = load_x_tail(x + i * k + c, k - c);
       for (int r = 0; r < R; ++r) acc[i][r] = fma16(xv, w[r], acc[i][r]);
     }
   }
   for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) y[i * n + j + r] = reduce1(acc[i][r]);
+    for (int r = 0; r < R; ++r) y[i * n + j + r * step] = reduce1(acc[i][r]);
 }
 
+// Rows [j0, j1): R spans of `span` rows walked side by side, then the leftover rows one at a time.
 template <DType D, int M>
 void dense_range(const float* x, const DenseMatrix& w, int64_t j0, int64_t j1, float* y) {
   const int64_t k = w.cols, rb = k * (D == DType::F32 ? 4 : 2);
   const char* base = static_cast<const char*>(w.data);
-  int64_t j = j0;
-  for (; j + rows_at_once(M) <= j1; j += rows_at_once(M)) dense_rows<D, M, rows_at_once(M)>(x, k, base, rb, j, y, w.rows);
-  for (; j < j1; ++j) dense_rows<D, M, 1>(x, k, base, rb, j, y, w.rows);
+  constexpr int R = rows_at_once(M);
+  const int64_t span = (j1 - j0) / R;
+  for (int64_t j = j0; j < j0 + span; ++j) dense_rows<D, M, R>(x, k, base, rb, j, span, y, w.rows);
+  for (int64_t j = j0 + R * span; j < j1; ++j) dense_rows<D, M, 1>(x, k, base, rb, j, 1, y, w.rows);
 }
 
 template <DType D>
@@ -192,8 +196,10 @@ V16 dequant(const V16& codes, __m256 zero, __m256 scale) {
   return {_mm256_mul_ps(_mm256_sub_ps(codes.lo, zero), scale), _mm256_mul_ps(_mm256_sub_ps(codes.hi, zero), scale)};
 }
 
+// Rows j, j + step, ..., j + (R - 1) * step (R streams; see rows_at_once).
 template <int B, int M, int R>
-void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j, float* y) {
+void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j, int64_t step,
+                 float* y) {
   const int64_t k = w.cols, gs = w.group_size;
   V16 acc[M][R];
   for (int i = 0; i < M; ++i)
@@ -201,8 +207,8 @@ void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& 
   const uint8_t* row[R];
   int64_t prow[R];
   for (int r = 0; r < R; ++r) {
-    row[r] = w.codes + (j + r) * w.row_bytes;
-    prow[r] = (w.per_tensor ? 0 : j + r) * w.groups;
+    row[r] = w.codes + (j + r * step) * w.row_bytes;
+    prow[r] = (w.per_tensor ? 0 : j + r * step) * w.groups;
   }
   for (int64_t g = 0; g < w.groups; ++g) {
     __m256 scale[R], zero[R];
@@ -232,15 +238,17 @@ void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& 
     }
   }
   for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) y[i * w.rows + j + r] = reduce1(acc[i][r]);
+    for (int r = 0; r < R; ++r) y[i * w.rows + j + r * step] = reduce1(acc[i][r]);
 }
 
+// As dense_range.
 template <int B, int M>
 void packed_range(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
   const CodeDecoder dec(B);
-  int64_t j = j0;
-  for (; j + rows_at_once(M) <= j1; j += rows_at_once(M)) packed_rows<B, M, rows_at_once(M)>(x, w, dec, j, y);
-  for (; j < j1; ++j) packed_rows<B, M, 1>(x, w, dec, j, y);
+  constexpr int R = rows_at_once(M);
+  const int64_t span = (j1 - j0) / R;
+  for (int64_t j = j0; j < j0 + span; ++j) packed_rows<B, M, R>(x, w, dec, j, span, y);
+  for (int64_t j = j0 + R * span; j < j1; ++j) packed_rows<B, M, 1>(x, w, dec, j, 1, y);
 }
 
 template <int B>

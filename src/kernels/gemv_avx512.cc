@@ -17,18 +17,17 @@ namespace quantscope::detail {
 
 namespace {
 
-// Weight rows interleaved per pass: independent FMA chains and, more importantly, that many row streams
-// in flight. A single activation row (decode) is limited by memory-level parallelism, not arithmetic:
-// the lm_head GEMV [153376 x 1536] (bench_kernels, 2 threads, AVX-512) streamed bf16 at 23 GB/s with 2
-// rows, 32 with 4, 37 with 8, and packed 4-bit codes at 12.5 -> 21.8 GB/s (2 -> 8 rows). More input rows
-// need more accumulators (M x R of the register file), so fewer weight rows.
-constexpr int rows_at_once(int M) { return M == 1 ? 8 : M == 2 ? 4 : 2; }
-
-// Software prefetch of the rows the next call will read, at the column being read now. One core
-// streaming two rows does not keep enough misses in flight to reach DRAM bandwidth (measured ~10 GB/s
-// per core without it, 20 with it); prefetching a fixed byte distance ahead lands in the middle of the
-// current rows for long rows and too close for short ones, while "the same column, R rows on" is
-// always one row-group ahead. Prefetches never fault; the last group prefetches its own rows.
+// Weight rows interleaved per pass: independent FMA chains (each output's 16 lane sums are one serial
+// chain over k, 4 cycles per chunk) and R sequential streams from memory. The R rows of a pass are
+// NOT neighbours: a thread's range of rows is cut into R equal spans and a pass takes one row from
+// each, so every stream walks forward through its own span (whole pages, one direction), which the
+// hardware prefetchers follow; no software prefetch. Neighbouring rows interleaved (the previous
+// layout) touch each page at R offsets at once, and the prefetchers give up: lm_head-sized bf16 GEMV
+// [153376 x 1536], bench_kernels BM_dense_bf16/1/153376/1536 on a Zen 4 VM, 1 thread 16-17 GB/s with
+// 8 neighbouring rows + prefetch of the next 8, 20-22 with one row at a time, 24-26 with 4 spans;
+// 2 threads 24-28 -> 30-34 GB/s with 2 or 4 spans (noisy VM: 4 alternated runs each).
+// More input rows need more accumulators (M x R of the register file), so fewer streams.
+constexpr int rows_at_once(int M) { return M == 1 ? 4 : M == 2 ? 4 : 2; }
 
 float reduce1(__m512 acc) {
   __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
@@ -65,21 +64,19 @@ __m512 load_w_tail(const void* row, int64_t c, __mmask16 m) {
   }
 }
 
+// Rows j, j + step, ..., j + (R - 1) * step of w (R streams; see rows_at_once).
 template <DType D, int M, int R>
-void dense_rows(const float* x, int64_t k, const void* rows, int64_t row_elems_bytes, int64_t j, float* y,
-                int64_t n) {
+void dense_rows(const float* x, int64_t k, const void* rows, int64_t row_elems_bytes, int64_t j, int64_t step,
+                float* y, int64_t n) {
   const char* base = static_cast<const char*>(rows) + j * row_elems_bytes;
-  const char* next = j + 2 * R <= n ? base + R * row_elems_bytes : base;
+  const int64_t step_bytes = step * row_elems_bytes;
   __m512 acc[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
   int64_t c = 0;
   for (; c + 16 <= k; c += 16) {
     __m512 w[R];
-    for (int r = 0; r < R; ++r) {
-      _mm_prefetch(next + r * row_elems_bytes + c * (D == DType::F32 ? 4 : 2), _MM_HINT_T0);
-      w[r] = load_w<D>(base + r * row_elems_bytes, c);
-    }
+    for (int r = 0; r < R; ++r) w[r] = load_w<D>(base + r * step_bytes, c);
     for (int i = 0; i < M; ++i) {
       const __m512 xv = _mm512_loadu_ps(x + i * k + c);
       for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, w[r], acc[i][r]);
@@ -88,22 +85,24 @@ void dense_rows(const float* x, int64_t k, const void* rows, int64_t row_elems_b
   if (c < k) {
     const __mmask16 m = tail_mask(k - c);
     __m512 w[R];
-    for (int r = 0; r < R; ++r) w[r] = load_w_tail<D>(base + r * row_elems_bytes, c, m);
+    for (int r = 0; r < R; ++r) w[r] = load_w_tail<D>(base + r * step_bytes, c, m);
     for (int i = 0; i < M; ++i) {
       const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * k + c);
       for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, w[r], acc[i][r]);
     }
   }
   for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) y[i * n + j + r] = reduce1(acc[i][r]);
+    for (int r = 0; r < R; ++r) y[i * n + j + r * step] = reduce1(acc[i][r]);
 }
 
+// Rows [j0, j1): R spans of `span` rows walked side by side, then the leftover rows one at a time.
 template <DType D, int M>
 void dense_range(const float* x, int64_t k, const DenseMatrix& w, int64_t j0, int64_t j1, float* y) {
   const int64_t rb = k * (D == DType::F32 ? 4 : 2);
-  int64_t j = j0;
-  for (; j + rows_at_once(M) <= j1; j += rows_at_once(M)) dense_rows<D, M, rows_at_once(M)>(x, k, w.data, rb, j, y, w.rows);
-  for (; j < j1; ++j) dense_rows<D, M, 1>(x, k, w.data, rb, j, y, w.rows);
+  constexpr int R = rows_at_once(M);
+  const int64_t span = (j1 - j0) / R;
+  for (int64_t j = j0; j < j0 + span; ++j) dense_rows<D, M, R>(x, k, w.data, rb, j, span, y, w.rows);
+  for (int64_t j = j0 + R * span; j < j1; ++j) dense_rows<D, M, 1>(x, k, w.data, rb, j, 1, y, w.rows);
 }
 
 template <DType D>
@@ -203,20 +202,20 @@ __m128i load_chunk_tail(const uint8_t* p, int64_t r) {
   return _mm_maskz_loadu_epi8(__mmask16((1u << nbytes) - 1u), p);
 }
 
+// Rows j, j + step, ..., j + (R - 1) * step of w (R streams; see rows_at_once).
 template <int B, int M, int R>
-void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j, float* y) {
+void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j, int64_t step,
+                 float* y) {
   const int64_t k = w.cols, gs = w.group_size;
   const uint8_t* const end = w.codes + w.rows * w.row_bytes;
   __m512 acc[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
   const uint8_t* row[R];
-  const uint8_t* next[R];
   int64_t prow[R];
   for (int r = 0; r < R; ++r) {
-    row[r] = w.codes + (j + r) * w.row_bytes;
-    next[r] = j + 2 * R <= w.rows ? row[r] + R * w.row_bytes : row[r];
-    prow[r] = (w.per_tensor ? 0 : j + r) * w.groups;
+    row[r] = w.codes + (j + r * step) * w.row_bytes;
+    prow[r] = (w.per_tensor ? 0 : j + r * step) * w.groups;
   }
   // For B <= 4 each group's 2^B possible weights, (code - zero) * scale computed exactly as the
   // dequantizer does, are one register (replicated to 16 lanes), and a chunk's weights are one vpermps
@@ -240,7 +239,6 @@ void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& 
       __m512 wv[R];
       for (int r = 0; r < R; ++r) {
         const uint8_t* p = row[r] + c * B / 8;
-        _mm_prefetch(reinterpret_cast<const char*>(next[r] + c * B / 8), _MM_HINT_T0);
         if constexpr (kTable) wv[r] = _mm512_permutexvar_ps(dec.indices<B>(p, end), table[r]);
         else wv[r] = _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk<B>(p, end)), zero[r]), scale[r]);
       }
@@ -263,15 +261,17 @@ void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& 
     }
   }
   for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) y[i * w.rows + j + r] = reduce1(acc[i][r]);
+    for (int r = 0; r < R; ++r) y[i * w.rows + j + r * step] = reduce1(acc[i][r]);
 }
 
+// As dense_range.
 template <int B, int M>
 void packed_range(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
   const CodeDecoder dec(B);
-  int64_t j = j0;
-  for (; j + rows_at_once(M) <= j1; j += rows_at_once(M)) packed_rows<B, M, rows_at_once(M)>(x, w, dec, j, y);
-  for (; j < j1; ++j) packed_rows<B, M, 1>(x, w, dec, j, y);
+  constexpr int R = rows_at_once(M);
+  const int64_t span = (j1 - j0) / R;
+  for (int64_t j = j0; j < j0 + span; ++j) packed_rows<B, M, R>(x, w, dec, j, span, y);
+  for (int64_t j = j0 + R * span; j < j1; ++j) packed_rows<B, M, 1>(x, w, dec, j, 1, y);
 }
 
 template <int B>
