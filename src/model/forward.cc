@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/attention_blocks.h"
 #include "kernels/dot.h"
 #include "kernels/ops.h"
 #include "kernels/vec.h"
@@ -182,32 +183,28 @@ void Forward::attention(int layer, int64_t n, int64_t pos0, KVCache& cache) {
   const float scale = 1.0f / std::sqrt(float(hd));
   // Scores run along positions: score[s] accumulates fma(q[d], K[d][s], .) over d in order (each
   // element the same on every ISA); the output is out[d] = dot_f32(p, V[d], pos + 1) in dot.h's fixed
-  // order. One work item is (a block of kPosBlock consecutive positions, head): the block's positions
-  // read the same key and value rows, so each row comes into L1 once per block rather than once per
-  // position (prefill); every position's arithmetic is the same as computed alone.
-  constexpr int64_t kPosBlock = 4;
+  // order (kernels/attention_blocks.h). One work item is (a block of kAttnBlockRows consecutive
+  // positions, head): the block's positions share every key and value chunk loaded (prefill); every
+  // position's arithmetic is the same as computed alone.
+  constexpr int64_t kPosBlock = kAttnBlockRows;
   const int64_t blocks = (n + kPosBlock - 1) / kPosBlock, stride = pos0 + n;
   parallel_blocks(blocks * c.num_heads, [&](int, int64_t b, int64_t e) {
     std::vector<float> scores(size_t(kPosBlock * stride));
     for (int64_t item = b; item < e; ++item) {
       const int64_t t0 = item / c.num_heads * kPosBlock, t1 = std::min(n, t0 + kPosBlock);
-      const int h = int(item % c.num_heads);
+      const int h = int(item % c.num_heads), nt = int(t1 - t0);
       const int kvh = h / group;
-      const float* keys = cache.keys(layer, kvh);
-      const float* values = cache.values(layer, kvh);
-      // Position t: its scores, the positions it attends to, and where its head's query / output start.
-      const auto row = [&](int64_t t) { return scores.data() + (t - t0) * stride; };
-      const auto len = [&](int64_t t) { return pos0 + t + 1; };
-      const auto at = [&](int64_t t) { return size_t(t * Q + h * hd); };
-      for (int64_t t = t0; t < t1; ++t) std::fill_n(row(t), len(t), 0.0f);
-      for (int64_t d = 0; d < hd; ++d)
-        for (int64_t t = t0; t < t1; ++t) fma_axpy(q_[at(t) + size_t(d)], keys + d * cap, row(t), len(t));
-      for (int64_t t = t0; t < t1; ++t) {
-        for (int64_t s = 0; s < len(t); ++s) row(t)[s] *= scale;
-        softmax(row(t), len(t));
+      int64_t len[kPosBlock];  // position t0 + i attends to positions 0 .. pos0 + t0 + i
+      for (int i = 0; i < nt; ++i) len[i] = pos0 + t0 + i + 1;
+      const float* q = &q_[size_t(t0 * Q + h * hd)];
+      attention_scores(q, Q, nt, cache.keys(layer, kvh), cap, hd, len, scores.data(), stride);
+      for (int i = 0; i < nt; ++i) {
+        float* row = scores.data() + i * stride;
+        for (int64_t s = 0; s < len[i]; ++s) row[s] *= scale;
+        softmax(row, len[i]);
       }
-      for (int64_t d = 0; d < hd; ++d)
-        for (int64_t t = t0; t < t1; ++t) att_[at(t) + size_t(d)] = dot_f32(row(t), values + d * cap, len(t));
+      attention_values(scores.data(), stride, nt, cache.values(layer, kvh), cap, hd, len,
+                       &att_[size_t(t0 * Q + h * hd)], Q);
     }
   }, kPosBlock * (4 * hd * (pos0 + (n + 1) / 2) + 20 * (pos0 + (n + 1) / 2)));
 }
