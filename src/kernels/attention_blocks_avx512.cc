@@ -11,6 +11,8 @@
 // once for 4 value rows and each chunk of a value row once for NT positions.
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "kernels/attention_blocks.h"
 
 namespace quantscope::detail {
@@ -100,26 +102,28 @@ void values_nt(const float* probs, int64_t ldp, const float* values, int64_t ldv
   for (; d < hd; ++d) value_tile<NT, 1>(probs, ldp, values, ldv, d, len, out, ldo);
 }
 
+// Calls body(std::integral_constant<int, NT>) for nt in 1..4 (the caller checked the range), so each
+// block size runs a kernel with its accumulators in registers.
+template <typename Body>
+void with_block_rows(int nt, const Body& body) {
+  switch (nt) {
+    case 1: return body(std::integral_constant<int, 1>());
+    case 2: return body(std::integral_constant<int, 2>());
+    case 3: return body(std::integral_constant<int, 3>());
+    default: return body(std::integral_constant<int, 4>());
+  }
+}
+
 }  // namespace
 
 void attention_scores_avx512(const float* q, int64_t ldq, int nt, const float* keys, int64_t ldk, int64_t hd,
                              const int64_t* len, float* scores, int64_t lds) {
-  switch (nt) {
-    case 1: return scores_nt<1>(q, ldq, keys, ldk, hd, len, scores, lds);
-    case 2: return scores_nt<2>(q, ldq, keys, ldk, hd, len, scores, lds);
-    case 3: return scores_nt<3>(q, ldq, keys, ldk, hd, len, scores, lds);
-    default: return scores_nt<4>(q, ldq, keys, ldk, hd, len, scores, lds);
-  }
+  with_block_rows(nt, [&](auto rows) { scores_nt<rows()>(q, ldq, keys, ldk, hd, len, scores, lds); });
 }
 
 void attention_values_avx512(const float* probs, int64_t ldp, int nt, const float* values, int64_t ldv, int64_t hd,
                              const int64_t* len, float* out, int64_t ldo) {
-  switch (nt) {
-    case 1: return values_nt<1>(probs, ldp, values, ldv, hd, len, out, ldo);
-    case 2: return values_nt<2>(probs, ldp, values, ldv, hd, len, out, ldo);
-    case 3: return values_nt<3>(probs, ldp, values, ldv, hd, len, out, ldo);
-    default: return values_nt<4>(probs, ldp, values, ldv, hd, len, out, ldo);
-  }
+  with_block_rows(nt, [&](auto rows) { values_nt<rows()>(probs, ldp, values, ldv, hd, len, out, ldo); });
 }
 
 }  // namespace quantscope::detail

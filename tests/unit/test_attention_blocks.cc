@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "isa_fixture.h"
+#include "random_floats.h"
 #include "kernels/attention_blocks.h"
 #include "kernels/dot.h"
 #include "kernels/isa.h"
@@ -20,14 +21,6 @@ namespace quantscope {
 namespace {
 
 class AttentionBlocks : public test::IsaAndThreadsRestored {};
-
-std::vector<float> normal(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
@@ -50,10 +43,10 @@ TEST_F(AttentionBlocks, ScoresAndValuesBitIdenticalToThePlainArithmeticOnEveryIs
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (int64_t hd : {1, 5, 64, 128}) {
     const int64_t ldk = 263, ldq = hd + 3, lds = 261, ldo = hd + 2;  // odd strides: unaligned rows
-    const std::vector<float> keys = normal(size_t(hd * ldk + 1), uint64_t(hd));
-    const std::vector<float> values = normal(size_t(hd * ldk + 1), uint64_t(hd) + 1);
-    const std::vector<float> qs = normal(size_t(kAttnBlockRows * ldq + 1), uint64_t(hd) + 2);
-    std::vector<float> probs = normal(size_t(kAttnBlockRows * lds + 1), uint64_t(hd) + 3);
+    const std::vector<float> keys = test::normal_floats(size_t(hd * ldk + 1), uint64_t(hd));
+    const std::vector<float> values = test::normal_floats(size_t(hd * ldk + 1), uint64_t(hd) + 1);
+    const std::vector<float> qs = test::normal_floats(size_t(kAttnBlockRows * ldq + 1), uint64_t(hd) + 2);
+    std::vector<float> probs = test::normal_floats(size_t(kAttnBlockRows * lds + 1), uint64_t(hd) + 3);
     for (float& p : probs) p = std::fabs(p);
     const float *k = keys.data() + 1, *v = values.data() + 1, *q = qs.data() + 1, *p = probs.data() + 1;
     for (const auto& len : length_sets()) {

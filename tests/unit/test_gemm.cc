@@ -15,19 +15,12 @@
 #include "kernels/isa.h"
 #include "kernels/matmul.h"
 #include "isa_fixture.h"
+#include "random_floats.h"
 
 namespace quantscope {
 namespace {
 
 class Gemm : public test::IsaAndThreadsRestored {};
-
-std::vector<float> random_vector(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 constexpr uint32_t kSentinel = 0x7fc0beefu;  // a NaN the kernels never produce from finite inputs
 
@@ -42,8 +35,8 @@ uint32_t bits(float f) {
 // against dot_f32_scalar, and that c's padding is untouched.
 void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what) {
   const int64_t lda = k + 3, ldb = k + 5, ldc = n + 2;
-  const auto abuf = random_vector(size_t(1 + m * lda), uint64_t(m * 1000003 + k));
-  const auto bbuf = random_vector(size_t(1 + n * ldb), uint64_t(n * 7919 + k + 17));
+  const auto abuf = test::normal_floats(size_t(1 + m * lda), uint64_t(m * 1000003 + k));
+  const auto bbuf = test::normal_floats(size_t(1 + n * ldb), uint64_t(n * 7919 + k + 17));
   const float* a = abuf.data() + 1;
   const float* b = bbuf.data() + 1;
   std::vector<float> cbuf(size_t(1 + m * ldc));
@@ -126,7 +119,7 @@ TEST_F(Gemm, LargeShapesAcrossPanelsAndThreads) {
 TEST_F(Gemm, SymmetricProductIsBitSymmetric) {
   // The quantizer's X X^T: gemm_nt_f32(a = X, b = X); fma(a, b, s) == fma(b, a, s) exactly.
   const int64_t n = 75, k = 203;
-  const auto x = random_vector(size_t(n * k), 11);
+  const auto x = test::normal_floats(size_t(n * k), 11);
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     std::vector<float> c(size_t(n * n));
@@ -163,9 +156,9 @@ TEST_F(Gemm, MatmulEqualsReferenceForEveryDtypeIsaAndThreadCount) {
     int64_t m, n, k;
   };
   for (const Shape s : {Shape{1, 37, 172}, Shape{5, 600, 1000}, Shape{70, 130, 300}, Shape{3, 5, 17}, Shape{66, 1, 1}}) {
-    const auto x = random_vector(size_t(s.m * s.k), uint64_t(s.m + 1));
-    const auto w32 = random_vector(size_t(s.n * s.k), uint64_t(s.n + 2));
-    const auto bias = random_vector(size_t(s.n), uint64_t(s.k + 3));
+    const auto x = test::normal_floats(size_t(s.m * s.k), uint64_t(s.m + 1));
+    const auto w32 = test::normal_floats(size_t(s.n * s.k), uint64_t(s.n + 2));
+    const auto bias = test::normal_floats(size_t(s.n), uint64_t(s.k + 3));
     std::vector<uint16_t> w16(w32.size()), wb16(w32.size());
     for (size_t i = 0; i < w32.size(); ++i) {
       w16[i] = f32_to_f16(w32[i]);

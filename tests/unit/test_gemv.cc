@@ -19,6 +19,7 @@
 #include "kernels/packed_matrix.h"
 #include "random_packed.h"
 #include "isa_fixture.h"
+#include "random_floats.h"
 
 namespace quantscope {
 namespace {
@@ -30,14 +31,6 @@ uint32_t bits_of(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
-}
-
-std::vector<float> normal(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
 }
 
 
@@ -74,9 +67,9 @@ TEST_F(Gemv, PackedCodesDecodeMatchesTheFormula) {
 }
 
 TEST_F(Gemv, PackedMatmulBitIdenticalToReferenceOnEveryIsaAndThreadCount) {
-  const std::vector<float> xs = normal(1 + 6 * 300, 7);
+  const std::vector<float> xs = test::normal_floats(1 + 6 * 300, 7);
   const float* x = xs.data() + 1;  // unaligned
-  const std::vector<float> bias = normal(32, 9);
+  const std::vector<float> bias = test::normal_floats(32, 9);
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     for (int threads : {1, 2}) {
@@ -107,7 +100,7 @@ TEST_F(Gemv, PackedMatmulBitIdenticalToReferenceOnEveryIsaAndThreadCount) {
 }
 
 TEST_F(Gemv, DenseDecodeBitIdenticalToReference) {
-  const std::vector<float> xs = normal(size_t(1 + (kGemvMaxRows + 1) * 300), 11);  // m runs to kGemvMaxRows + 1
+  const std::vector<float> xs = test::normal_floats(size_t(1 + (kGemvMaxRows + 1) * 300), 11);  // m runs to kGemvMaxRows + 1
   const float* x = xs.data() + 1;
   for (Isa isa : supported_isas()) {
     set_isa(isa);
@@ -116,7 +109,7 @@ TEST_F(Gemv, DenseDecodeBitIdenticalToReference) {
       for (DType dt : {DType::F32, DType::F16, DType::BF16})
         for (int64_t k : {1, 15, 16, 17, 64, 172, 300}) {
           const int64_t n = k == 172 ? 23 : 5;  // 23: spans of rows side by side, with leftovers
-          const std::vector<float> wf = normal(size_t(n * k), uint64_t(k));
+          const std::vector<float> wf = test::normal_floats(size_t(n * k), uint64_t(k));
           std::vector<uint16_t> wh(size_t(n * k) + 1);
           std::vector<float> wf_off(size_t(n * k) + 1);
           std::vector<std::vector<float>> rows(static_cast<size_t>(n), std::vector<float>(static_cast<size_t>(k)));
