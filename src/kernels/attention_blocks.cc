@@ -24,7 +24,8 @@ void attention_values_loops(const float* probs, int64_t ldp, int nt, const float
 
 namespace {
 void check_block_rows(int nt) {
-  if (nt < 0 || nt > kAttnBlockRows) fail_internal("attention: {} positions in a block (at most {})", nt, kAttnBlockRows);
+  if (nt < 0 || nt > kAttnBlockRows)
+    fail_internal("attention: {} positions in a block (at most {})", nt, kAttnBlockRows);
 }
 }  // namespace
 
@@ -40,7 +41,8 @@ void attention_values(const float* probs, int64_t ldp, int nt, const float* valu
                       const int64_t* len, float* out, int64_t ldo) {
   check_block_rows(nt);
   if (nt == 0) return;
-  if (active_isa() == Isa::Avx512) return detail::attention_values_avx512(probs, ldp, nt, values, ldv, hd, len, out, ldo);
+  if (active_isa() == Isa::Avx512)
+    return detail::attention_values_avx512(probs, ldp, nt, values, ldv, hd, len, out, ldo);
   attention_values_loops(probs, ldp, nt, values, ldv, hd, len, out, ldo);
 }
 

@@ -21,7 +21,9 @@ namespace {
 
 constexpr int kKeyChunks = 4;  // 64 key positions per tile
 
-__mmask16 lanes_below(int64_t r) { return r >= 16 ? __mmask16(0xFFFF) : r <= 0 ? __mmask16(0) : __mmask16((1u << r) - 1u); }
+__mmask16 lanes_below(int64_t r) {  // lanes 0 .. r-1 of a chunk
+  return r >= 16 ? __mmask16(0xFFFF) : r <= 0 ? __mmask16(0) : __mmask16((1u << r) - 1u);
+}
 
 float reduce1(__m512 acc) {  // dot_f32_avx512's tree
   __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
@@ -31,7 +33,7 @@ float reduce1(__m512 acc) {  // dot_f32_avx512's tree
   return _mm_cvtss_f32(s1);
 }
 
-// Scores of positions t < NT for keys p0 .. p0+63 (those below `avail` are read; `full`: all 64 are).
+// Scores of positions t < NT for keys p0 .. p0+63 (those below `avail` are read; kFull: all 64 are).
 template <int NT, bool kFull>
 void score_tile(const float* q, int64_t ldq, const float* keys, int64_t ldk, int64_t hd, const int64_t* len,
                 float* scores, int64_t lds, int64_t p0, int64_t avail) {
@@ -43,7 +45,8 @@ void score_tile(const float* q, int64_t ldq, const float* keys, int64_t ldk, int
   const float* kp = keys + p0;
   for (int64_t d = 0; d < hd; ++d, kp += ldk) {
     __m512 kv[kKeyChunks];
-    for (int r = 0; r < kKeyChunks; ++r) kv[r] = kFull ? _mm512_loadu_ps(kp + 16 * r) : _mm512_maskz_loadu_ps(km[r], kp + 16 * r);
+    for (int r = 0; r < kKeyChunks; ++r)
+      kv[r] = kFull ? _mm512_loadu_ps(kp + 16 * r) : _mm512_maskz_loadu_ps(km[r], kp + 16 * r);
     for (int t = 0; t < NT; ++t) {
       const __m512 qv = _mm512_set1_ps(q[t * ldq + d]);
       for (int r = 0; r < kKeyChunks; ++r) acc[t][r] = _mm512_fmadd_ps(qv, kv[r], acc[t][r]);
@@ -88,7 +91,8 @@ void value_tile(const float* probs, int64_t ldp, const float* values, int64_t ld
     for (int64_t ct = c; ct < len[t]; ct += 16) {
       const __mmask16 m = lanes_below(len[t] - ct);
       const __m512 pv = _mm512_maskz_loadu_ps(m, probs + t * ldp + ct);
-      for (int j = 0; j < ND; ++j) acc[t][j] = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m, v + j * ldv + ct), acc[t][j]);
+      for (int j = 0; j < ND; ++j)
+        acc[t][j] = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m, v + j * ldv + ct), acc[t][j]);
     }
   for (int t = 0; t < NT; ++t)
     for (int j = 0; j < ND; ++j) out[t * ldo + d0 + j] = reduce1(acc[t][j]);

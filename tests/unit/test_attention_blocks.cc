@@ -59,7 +59,8 @@ TEST_F(AttentionBlocks, ScoresAndValuesBitIdenticalToThePlainArithmeticOnEveryIs
           for (int64_t d = 0; d < hd; ++d) acc = std::fma(q[t * ldq + d], k[d * ldk + s], acc);
           want_s[size_t(t * lds + s)] = acc;
         }
-        for (int64_t d = 0; d < hd; ++d) want_o[size_t(t * ldo + d)] = dot_f32_scalar(p + t * lds, v + d * ldk, len[size_t(t)]);
+        for (int64_t d = 0; d < hd; ++d)
+          want_o[size_t(t * ldo + d)] = dot_f32_scalar(p + t * lds, v + d * ldk, len[size_t(t)]);
       }
       for (Isa isa : supported_isas()) {
         set_isa(isa);
@@ -69,9 +70,11 @@ TEST_F(AttentionBlocks, ScoresAndValuesBitIdenticalToThePlainArithmeticOnEveryIs
         std::string what = std::string(isa_name(isa)) + " hd " + std::to_string(hd) + " lengths";
         for (int64_t l : len) what += ' ' + std::to_string(l);
         for (size_t e = 0; e < want_s.size(); ++e)  // NaN where nothing may be written
-          ASSERT_TRUE(same_bits(got_s[e + 1], want_s[e])) << what << " score " << e << ": " << got_s[e + 1] << " vs " << want_s[e];
+          ASSERT_TRUE(same_bits(got_s[e + 1], want_s[e]))
+              << what << " score " << e << ": " << got_s[e + 1] << " vs " << want_s[e];
         for (size_t e = 0; e < want_o.size(); ++e)
-          ASSERT_TRUE(same_bits(got_o[e + 1], want_o[e])) << what << " output " << e << ": " << got_o[e + 1] << " vs " << want_o[e];
+          ASSERT_TRUE(same_bits(got_o[e + 1], want_o[e]))
+              << what << " output " << e << ": " << got_o[e + 1] << " vs " << want_o[e];
         EXPECT_TRUE(std::isnan(got_s[0]) && std::isnan(got_o[0])) << what << ": wrote before the output";
       }
     }

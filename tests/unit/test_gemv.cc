@@ -100,7 +100,8 @@ TEST_F(Gemv, PackedMatmulBitIdenticalToReferenceOnEveryIsaAndThreadCount) {
 }
 
 TEST_F(Gemv, DenseDecodeBitIdenticalToReference) {
-  const std::vector<float> xs = test::normal_floats(size_t(1 + (kGemvMaxRows + 1) * 300), 11);  // m runs to kGemvMaxRows + 1
+  // m runs to kGemvMaxRows + 1
+  const std::vector<float> xs = test::normal_floats(size_t(1 + (kGemvMaxRows + 1) * 300), 11);
   const float* x = xs.data() + 1;
   for (Isa isa : supported_isas()) {
     set_isa(isa);
