@@ -27,7 +27,7 @@ namespace {
 // 8 neighbouring rows + prefetch of the next 8, 20-22 with one row at a time, 24-26 with 4 spans;
 // 2 threads 24-28 -> 30-34 GB/s with 2 or 4 spans (noisy VM: 4 alternated runs each).
 // More input rows need more accumulators (M x R of the register file), so fewer streams.
-constexpr int rows_at_once(int M) { return M == 1 ? 4 : M == 2 ? 4 : 2; }
+constexpr int rows_at_once(int M) { return M <= 2 ? 4 : 2; }
 
 float reduce1(__m512 acc) {
   __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));

@@ -5,9 +5,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/attention_blocks.h"
-#include "kernels/dot.h"
 #include "kernels/ops.h"
-#include "kernels/vec.h"
 
 namespace quantscope {
 
