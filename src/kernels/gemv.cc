@@ -34,6 +34,19 @@ void scalar_rows(const float* x, int64_t m, int64_t n, int64_t k, int64_t j0, in
   }
 }
 
+// x [m, k] in the layout of detail::kPacked4LaneCode: rows of ceil(k / 16) * 16 columns, zero-padded.
+std::vector<float> permute_x_packed4(const float* x, int64_t m, int64_t k) {
+  const int64_t ks = (k + 15) / 16 * 16;
+  std::vector<float> xp(static_cast<size_t>(m * ks), 0.0f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < ks; c += 16)
+      for (int l = 0; l < 16; ++l) {
+        const int64_t col = c + detail::kPacked4LaneCode[l];
+        if (col < k) xp[i * ks + c + l] = x[i * k + col];
+      }
+  return xp;
+}
+
 void check_rows(int64_t m) {
   if (m < 1 || m > kGemvMaxRows) fail_internal("gemv: {} input rows (1..{} supported)", m, kGemvMaxRows);
 }
@@ -60,8 +73,10 @@ void gemv_packed(const float* x, int64_t m, const PackedCodesMatrix& w, const fl
   check_packed_matrix(w);
   if (!gemv_packed_supported(w)) fail_internal("gemv: group size {} is not a multiple of 16", w.group_size);
   const Isa isa = active_isa();
+  std::vector<float> x_permuted;
+  if (isa == Isa::Avx512 && w.bits == 4) x_permuted = permute_x_packed4(x, m, w.cols);
   split_rows(w.rows, m, w.cols, [&](int64_t j0, int64_t j1) {
-    if (isa == Isa::Avx512) detail::gemv_packed_avx512(x, m, w, j0, j1, y);
+    if (isa == Isa::Avx512) detail::gemv_packed_avx512(x_permuted.empty() ? x : x_permuted.data(), m, w, j0, j1, y);
     else if (isa == Isa::Avx2) detail::gemv_packed_avx2(x, m, w, j0, j1, y);
     else
       scalar_rows(x, m, w.rows, w.cols, j0, j1,

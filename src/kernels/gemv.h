@@ -29,6 +29,10 @@ namespace detail {
 // CPU has it).
 void gemv_dense_avx512(const float* x, int64_t m, const DenseMatrix& w, int64_t j0, int64_t j1, float* y);
 void gemv_dense_avx2(const float* x, int64_t m, const DenseMatrix& w, int64_t j0, int64_t j1, float* y);
+// At 4 bits the AVX-512 kernel reads x permuted: within each chunk of 16 columns, lane l holds column
+// kPacked4LaneCode[l] of the chunk, and each row is padded with zeros to a multiple of 16 columns
+// (gemv_avx512.cc says why). Other widths read x as given.
+inline constexpr int kPacked4LaneCode[16] = {0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15};
 void gemv_packed_avx512(const float* x, int64_t m, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y);
 void gemv_packed_avx2(const float* x, int64_t m, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y);
 // Row j of w dequantized (gemv_packed_supported(w) required).

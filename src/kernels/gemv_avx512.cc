@@ -21,13 +21,22 @@ namespace {
 // chain over k, 4 cycles per chunk) and R sequential streams from memory. The R rows of a pass are
 // NOT neighbours: a thread's range of rows is cut into R equal spans and a pass takes one row from
 // each, so every stream walks forward through its own span (whole pages, one direction), which the
-// hardware prefetchers follow; no software prefetch. Neighbouring rows interleaved (the previous
+// hardware prefetchers follow (with the software prefetch below). Neighbouring rows interleaved (the previous
 // layout) touch each page at R offsets at once, and the prefetchers give up: lm_head-sized bf16 GEMV
 // [153376 x 1536], bench_kernels BM_dense_bf16/1/153376/1536 on a Zen 4 VM, 1 thread 16-17 GB/s with
 // 8 neighbouring rows + prefetch of the next 8, 20-22 with one row at a time, 24-26 with 4 spans;
 // 2 threads 24-28 -> 30-34 GB/s with 2 or 4 spans (noisy VM: 4 alternated runs each).
 // More input rows need more accumulators (M x R of the register file), so fewer streams.
 constexpr int rows_at_once(int M) { return M <= 2 ? 4 : 2; }
+
+// Each stream also prefetches the cache line 2 KiB ahead of where it reads, once per line: the
+// hardware prefetchers alone fall behind when the loop does real work per byte. On a 2-core Intel
+// Xeon VM (AVX-512 with BF16/FP16; read BW 31 GB/s with 2 threads), decode of a synthetic
+// openPangu-1B with 2 threads: W4 g128 21.3 -> 23.1 GB/s with the packed rows prefetching, 23.7 with
+// the bf16 lm_head's rows too; W8 per channel 20.2 -> 26.8; bf16 26.0 -> 30.0.
+// bench_kernels BM_packed_host/4/1/153376/1536/128 (beyond the caches), 2 threads: 73-78 -> 110-115
+// G items/s, as fast as with the matrix in L2/L3. 1 KiB ahead is as good, 4 and 8 KiB are worse.
+constexpr int64_t kPrefetchBytes = 2048;
 
 float reduce1(__m512 acc) {
   __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
@@ -74,7 +83,10 @@ void dense_rows(const float* x, int64_t k, const void* rows, int64_t row_elems_b
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
   int64_t c = 0;
+  constexpr int64_t es = D == DType::F32 ? 4 : 2;  // bytes per weight
   for (; c + 16 <= k; c += 16) {
+    if (((c * es) & 63) < 16 * es)  // once per cache line (a prefetch never faults, even past the end)
+      for (int r = 0; r < R; ++r) _mm_prefetch(base + r * step_bytes + c * es + kPrefetchBytes, _MM_HINT_T0);
     __m512 w[R];
     for (int r = 0; r < R; ++r) w[r] = load_w<D>(base + r * step_bytes, c);
     for (int i = 0; i < M; ++i) {
@@ -140,7 +152,10 @@ __m128i load_chunk(const uint8_t* p, const uint8_t* end) {
 
 struct CodeDecoder {
   __m512i shuffle, shift, mask;
-  __m512i dword_shift;  // (l*b) % 32: for b = 1, 2 lane l's code lies in the chunk's first dword
+  __m512i dword_shift;   // (l*b) % 32: for b = 1, 2 lane l's code lies in the chunk's first dword
+  __m512i nibble_shift;  // b = 4: 4 * (l / 2), see indices<4>
+  __m512i lane_code;     // vpermps indices: natural lanes -> kPacked4LaneCode order
+  __m512i code_lane;     // and back
   explicit CodeDecoder(int b) {
     alignas(64) uint8_t shuf[64];
     alignas(64) uint32_t sh[16];
@@ -156,6 +171,12 @@ struct CodeDecoder {
     shift = _mm512_load_si512(sh);
     for (int l = 0; l < 16; ++l) sh[l] = uint32_t(l * b % 32);
     dword_shift = _mm512_load_si512(sh);
+    for (int l = 0; l < 16; ++l) sh[l] = uint32_t(4 * (l / 2));
+    nibble_shift = _mm512_load_si512(sh);
+    for (int l = 0; l < 16; ++l) sh[l] = uint32_t(kPacked4LaneCode[l]);
+    lane_code = _mm512_load_si512(sh);
+    for (int l = 0; l < 16; ++l) sh[kPacked4LaneCode[l]] = uint32_t(l);
+    code_lane = _mm512_load_si512(sh);
     mask = _mm512_set1_epi32((1 << b) - 1);
   }
   // The full chunk at p (2B bytes, all inside the buffer) with code l in the low B bits of lane l and
@@ -164,12 +185,8 @@ struct CodeDecoder {
   // below; B = 3 goes through vpshufb.
   template <int B>
   __m512i indices(const uint8_t* p, const uint8_t* end) const {
-    if constexpr (B == 4) {  // byte i holds codes 2i (low nibble) and 2i+1: interleave it with itself >> 4
-      // (vpsrlw drags the next byte's bits into the high nibble, which vpermps ignores), widen to dwords.
-      // One thread, bench_kernels BM_packed_host/4/1/6144/1536/128 on Zen 4: 10.4-10.5 GB/s against
-      // 10.0-10.1 for two dword broadcasts + vpsrlvd (the kernel is bound by its zmm shuffles there).
-      const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-      return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(x, _mm_srli_epi16(x, 4)));
+    if constexpr (B == 4) {  // lanes in kPacked4LaneCode order, see packed_rows
+      return _mm512_srlv_epi32(_mm512_set1_epi64(load_u64(p)), nibble_shift);
     } else if constexpr (B == 2) {
       return _mm512_srlv_epi32(_mm512_set1_epi32(load_u32(p)), dword_shift);
     } else if constexpr (B == 1) {
@@ -179,6 +196,11 @@ struct CodeDecoder {
     } else {
       return _mm512_srlv_epi32(_mm512_shuffle_epi8(_mm512_broadcast_i32x4(load_chunk<B>(p, end)), shuffle), shift);
     }
+  }
+  static int64_t load_u64(const uint8_t* p) {
+    int64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
   }
   static int32_t load_u32(const uint8_t* p) {
     int32_t v;
@@ -206,9 +228,20 @@ __m128i load_chunk_tail(const uint8_t* p, int64_t r) {
 }
 
 // Rows j, j + step, ..., j + (R - 1) * step of w (R streams; see rows_at_once).
+//
+// At B = 4 the lanes are permuted: lane l of a chunk holds code kPacked4LaneCode[l] of it, because a
+// qword of 16 codes broadcast from memory (a load, no shuffle uop) and shifted per dword lane by
+// 4 * (l / 2) puts code l / 2 (even l: the low dword) or 8 + l / 2 (odd l: the high dword) in the low
+// nibble. x arrives permuted the same way (gemv_packed), so lane l accumulates exactly the products
+// dot_f32's lane kPacked4LaneCode[l] would, in the same order; one vpermps of each accumulator before
+// the reduction restores dot_f32's lanes and its bits. Per chunk and row that leaves a shift (port 0
+// on Intel), the vpermps (port 5) and the FMA (either). Against the previous decoder (movq, vpsrlw,
+// vpunpcklbw, vpmovzxbd: one more zmm shuffle per chunk) on the Intel VM above, bench_kernels
+// BM_packed_host/4/1/6144/1536/128 (in cache), 1 thread 9.4-10.1 -> 14.3-15.2 GiB/s, 2 threads
+// 19.0-19.6 -> 28.3-29.3.
 template <int B, int M, int R>
-void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j, int64_t step,
-                 float* y) {
+void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j,
+                 int64_t step, float* y) {
   const int64_t k = w.cols, gs = w.group_size;
   const uint8_t* const end = w.codes + w.rows * w.row_bytes;
   __m512 acc[M][R];
@@ -239,6 +272,9 @@ void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& 
     const int64_t c1 = (g + 1) * gs < k ? (g + 1) * gs : k;
     int64_t c = g * gs;
     for (; c + 16 <= c1; c += 16) {
+      if (((c * B / 8) & 63) < 2 * B)  // about once per cache line of codes
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(row[r] + c * B / 8 + kPrefetchBytes), _MM_HINT_T0);
       __m512 wv[R];
       for (int r = 0; r < R; ++r) {
         const uint8_t* p = row[r] + c * B / 8;
@@ -246,7 +282,7 @@ void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& 
         else wv[r] = _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk<B>(p, end)), zero[r]), scale[r]);
       }
       for (int i = 0; i < M; ++i) {
-        const __m512 xv = _mm512_loadu_ps(x + i * k + c);
+        const __m512 xv = _mm512_loadu_ps(x + i * xs + c);
         for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
       }
     }
@@ -257,24 +293,31 @@ void packed_rows(const float* x, const PackedCodesMatrix& w, const CodeDecoder& 
         wv[r] = _mm512_maskz_mov_ps(
             m, _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk_tail<B>(row[r] + c * B / 8, c1 - c)), zero[r]),
                              scale[r]));
+      if constexpr (B == 4)  // natural lanes -> kPacked4LaneCode order; x is zero-padded there
+        for (int r = 0; r < R; ++r) wv[r] = _mm512_permutexvar_ps(dec.lane_code, wv[r]);
       for (int i = 0; i < M; ++i) {
-        const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * k + c);
+        const __m512 xv = B == 4 ? _mm512_loadu_ps(x + i * xs + c) : _mm512_maskz_loadu_ps(m, x + i * xs + c);
         for (int r = 0; r < R; ++r) acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
       }
     }
   }
   for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) y[i * w.rows + j + r * step] = reduce1(acc[i][r]);
+    for (int r = 0; r < R; ++r) {
+      __m512 a = acc[i][r];
+      if constexpr (B == 4) a = _mm512_permutexvar_ps(dec.code_lane, a);
+      y[i * w.rows + j + r * step] = reduce1(a);
+    }
 }
 
 // As dense_range.
 template <int B, int M>
 void packed_range(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
   const CodeDecoder dec(B);
+  const int64_t xs = B == 4 ? (w.cols + 15) / 16 * 16 : w.cols;  // see kPacked4LaneCode
   constexpr int R = rows_at_once(M);
   const int64_t span = (j1 - j0) / R;
-  for (int64_t j = j0; j < j0 + span; ++j) packed_rows<B, M, R>(x, w, dec, j, span, y);
-  for (int64_t j = j0 + R * span; j < j1; ++j) packed_rows<B, M, 1>(x, w, dec, j, 1, y);
+  for (int64_t j = j0; j < j0 + span; ++j) packed_rows<B, M, R>(x, xs, w, dec, j, span, y);
+  for (int64_t j = j0 + R * span; j < j1; ++j) packed_rows<B, M, 1>(x, xs, w, dec, j, 1, y);
 }
 
 template <int B>
