@@ -24,10 +24,12 @@ __m256i tail_mask(int64_t count) {  // lanes < count active (count may be <= 0 o
 
 // 64 lanes (8 ymm): lane = i mod 64, then acc[l] += acc[l+32], +16, +8, +4, +2, +1 (as the scalar
 // and AVX-512 versions).
+// Each line prefetched 2 KiB ahead, as in read_sum_avx512 (and why).
 float read_sum_avx2(const float* x, int64_t n, int64_t* elements) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   int64_t i = 0, counted = 0;
   for (; i + 64 <= n; i += 64) {
+    for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(x + i + 16 * l + 512), _MM_HINT_T0);
     a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
     a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
     a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
