@@ -180,9 +180,9 @@ struct CodeDecoder {
     mask = _mm512_set1_epi32((1 << b) - 1);
   }
   // The full chunk at p (2B bytes, all inside the buffer) with code l in the low B bits of lane l and
-  // junk above: vpermps reads only the low 4 bits, so B <= 4 needs no mask. For B = 1, 2 the chunk is
-  // one dword broadcast straight from memory (a load, not a shuffle) and shifted per lane; B = 4 is
-  // below; B = 3 goes through vpshufb.
+  // junk above (B = 4: code kPacked4LaneCode[l], see packed_rows): vpermps reads only the low 4 bits,
+  // so B <= 4 needs no mask. For B = 1, 2, 4 the chunk is one dword or qword broadcast straight from
+  // memory (a load, not a shuffle) and shifted per lane; B = 3 goes through vpshufb.
   template <int B>
   __m512i indices(const uint8_t* p, const uint8_t* end) const {
     if constexpr (B == 4) {  // lanes in kPacked4LaneCode order, see packed_rows
