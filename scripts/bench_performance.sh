@@ -9,7 +9,8 @@
 # llamacpp-cpu`: llama.cpp's arithmetic, activations in 8-bit blocks and integer dot products) and, when LLAMA_BENCH names a llama-bench
 # binary (built by you from llama.cpp; no build scripts of other projects live here), in llama-bench with
 # the same prompt/generation lengths and threads.
-# Usage: [LLAMA_BENCH=/path/llama-bench] scripts/bench_performance.sh [WORKDIR]   (~6 GB disk)
+# LLAMA_BUILD (optional) says how that binary was built (the cmake line); the report prints it.
+# Usage: [LLAMA_BENCH=/path/llama-bench [LLAMA_BUILD='cmake ...']] scripts/bench_performance.sh [WORKDIR]   (~6 GB disk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qs=build/src/quantscope
@@ -21,6 +22,8 @@ prompt=${QS_BENCH_PROMPT:-512}
 gen=${QS_BENCH_GEN:-32}
 reps=${QS_BENCH_REPS:-3}
 mkdir -p "$work/perf"
+rm -f "$work/perf/llama-build.txt"
+[ -z "${LLAMA_BUILD:-}" ] || echo "$LLAMA_BUILD" >"$work/perf/llama-build.txt"
 [ -f "$model/config.json" ] || $qs synth --arch openpangu-embedded-1b --seed 1 --out "$model"
 echo '{"default": {"method": "rtn", "w_bits": 8, "granularity": "channel"}}' >"$work/perf/w8.json"
 echo '{"default": {"method": "rtn", "w_bits": 4, "group_size": 128}}' >"$work/perf/w4g128.json"

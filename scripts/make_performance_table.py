@@ -105,10 +105,13 @@ def main():
         print()
         print("## Side by side with llama.cpp on the same GGUF files")
         print()
+        # How llama-bench was built: LLAMA_BUILD in scripts/bench_performance.sh, saved beside the results.
+        note = d / "llama-build.txt"
+        build = note.read_text().strip() if note.exists() else "cmake -DGGML_NATIVE=ON -DCMAKE_BUILD_TYPE=Release"
         print(f"llama.cpp `llama-bench` build {any_rec.get('build_commit')} ({any_rec.get('build_number')}), "
               f"backend {any_rec.get('backends')}, {any_rec.get('n_threads')} threads, CPU "
-              f"{any_rec.get('cpu_info')}; built from source outside this repository with `cmake -DGGML_NATIVE=ON "
-              "-DCMAKE_BUILD_TYPE=Release`. Files written by `quantscope export --format gguf` from the synthetic "
+              f"{any_rec.get('cpu_info')}; built from source outside this repository with `{build}`. "
+              "Files written by `quantscope export --format gguf` from the synthetic "
               "model (pangu-embedded architecture; `tokenizer.ggml.model = none`), the same files for both tools. "
               "llama-bench reports the mean of its repetitions (+- standard deviation); quantscope the median.")
         print()
