@@ -7,6 +7,8 @@
 namespace quantscope::detail {
 
 namespace {
+constexpr int64_t kPrefetchFloats = 2048 / sizeof(float);  // see read_sum_avx2
+
 // Lanes 0-7 of a ymm summed pairwise: l += l+4, l += l+2, l0 + l1.
 float reduce8(__m256 v) {
   __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -29,7 +31,7 @@ float read_sum_avx2(const float* x, int64_t n, int64_t* elements) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   int64_t i = 0, counted = 0;
   for (; i + 64 <= n; i += 64) {
-    for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(x + i + 16 * l + 512), _MM_HINT_T0);
+    for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(x + i + 16 * l + kPrefetchFloats), _MM_HINT_T0);
     a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
     a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
     a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));

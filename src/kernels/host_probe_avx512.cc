@@ -4,12 +4,11 @@
 
 #include "kernels/host_probe.h"
 
-#ifndef PFR
-#define PFR 2048
-#endif
 namespace quantscope::detail {
 
 namespace {
+constexpr int64_t kPrefetchFloats = 2048 / sizeof(float);  // see read_sum_avx512
+
 __mmask16 tail_mask(int64_t count) {  // lanes < count active (count may be <= 0 or >= 16)
   return count <= 0 ? __mmask16(0) : count >= 16 ? __mmask16(0xffff) : __mmask16((1u << count) - 1u);
 }
@@ -25,7 +24,7 @@ float read_sum_avx512(const float* x, int64_t n, int64_t* elements) {
   __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0, counted = 0;
   for (; i + 64 <= n; i += 64) {
-    for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(x + i + 16 * l + 512), _MM_HINT_T0);
+    for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(x + i + 16 * l + kPrefetchFloats), _MM_HINT_T0);
     a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
     a1 = _mm512_add_ps(a1, _mm512_loadu_ps(x + i + 16));
     a2 = _mm512_add_ps(a2, _mm512_loadu_ps(x + i + 32));
