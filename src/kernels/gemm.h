@@ -9,7 +9,7 @@
 //
 // How it runs: b is consumed in L2-sized panels of rows, each packed once per thread
 // (GemmPackedPanel below) and kept in L2 while the rows of a pass it. A block of rows of a is run
-// over k in passes of kGemmChunksPerPass chunks (512 floats: L1-sized pieces of a), every output's
+// over k in passes of 512-1024 floats (L1-sized pieces of a; GemmBlocking), every output's
 // 16 lane sums parked in a small buffer between passes: that changes no arithmetic (each lane still
 // adds its products in k order) but keeps both operands of the inner loop in cache.
 #pragma once
@@ -26,8 +26,17 @@ namespace quantscope {
 // of dot_f32); rows of a last partial group are never read.
 constexpr int64_t kGemmGroupRows = 4;
 constexpr int64_t kGemmChunk = 16;
-// Chunks of k per pass of the micro-kernels (512 floats of each row of a: 6 rows = 12 KiB in L1).
-constexpr int64_t kGemmChunksPerPass = 32;
+// Chunks of k per pass of the AVX2 micro-kernel (512 floats of each of its 3 rows of a: 6 KiB in L1).
+constexpr int64_t kGemmChunksPerPassAvx2 = 32;
+
+// The cache blocking, derived once from this CPU's per-core L1d and L2 sizes (sysconf; a VM that
+// reports none or implausible sizes gets 32 KiB / 1 MiB, the Zen 4 figures the constants were
+// first tuned on). Neither changes any arithmetic: passes only park lane sums, panels only group rows.
+struct GemmBlocking {
+  int64_t panel_bytes;            // packed b panel kept in L2: 3/8 of it (1 MiB: 384 KiB, 2 MiB: 768 KiB)
+  int64_t chunks_per_pass_avx512; // the 6 rows' pieces of a take half of L1d (32 KiB: 32 chunks, 48 KiB: 64)
+};
+const GemmBlocking& gemm_blocking();
 
 class GemmPackedPanel {
  public:
@@ -69,8 +78,9 @@ namespace detail {
 // panel: the packed floats, n rows, k columns.
 void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k, float* c,
                           int64_t ldc);
+// chunks_per_pass: gemm_blocking().chunks_per_pass_avx512 (a parameter so tests can vary it).
 void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k,
-                            float* c, int64_t ldc);
+                            float* c, int64_t ldc, int64_t chunks_per_pass);
 }  // namespace detail
 
 }  // namespace quantscope

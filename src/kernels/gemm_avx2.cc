@@ -123,8 +123,8 @@ void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* p
   for (int64_t i = 0; i < m; i += kMr) {
     const int64_t mr = min_i64(kMr, m - i);
     const Kernel* row = kKernels[mr - 1];
-    for (int64_t q0 = 0; q0 < chunks; q0 += kGemmChunksPerPass) {
-      const int64_t steps = min_i64(kGemmChunksPerPass, chunks - q0);
+    for (int64_t q0 = 0; q0 < chunks; q0 += kGemmChunksPerPassAvx2) {
+      const int64_t steps = min_i64(kGemmChunksPerPassAvx2, chunks - q0);
       const bool first = q0 == 0, last = q0 + steps == chunks;
       for (int64_t j = 0; j < n; j += kNr) {  // two micro-kernels per packed group
         const int64_t nr = min_i64(kNr, n - j), g = j / kGemmGroupRows, in_group = j % kGemmGroupRows;

@@ -127,7 +127,7 @@ constexpr const Kernel* kKernels[kMr] = {kRow<1>, kRow<2>, kRow<3>, kRow<4>, kRo
 }  // namespace
 
 void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k,
-                            float* c, int64_t ldc) {
+                            float* c, int64_t ldc, int64_t chunks_per_pass) {
   const int64_t chunks = (k + kGemmChunk - 1) / kGemmChunk, groups = (n + kNr - 1) / kNr;
   const int tail = int(k - (chunks - 1) * kGemmChunk);
   if (chunks == 0) {  // k = 0: every dot is the reduction of zero sums
@@ -139,11 +139,11 @@ void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float*
   thread_local std::vector<float> park;
   const int64_t park_per_group = kMr * kNr * kGemmChunk;
   if (park.size() < size_t(groups * park_per_group)) park.resize(size_t(groups * park_per_group));
-  for (int64_t i = 0; i < m; i += kMr) {  // MR rows of a: a 512-float piece of each stays in L1
+  for (int64_t i = 0; i < m; i += kMr) {  // MR rows of a: a piece of each (chunks_per_pass) stays in L1
     const int64_t mr = min_i64(kMr, m - i);
     const Kernel* row = kKernels[mr - 1];
-    for (int64_t q0 = 0; q0 < chunks; q0 += kGemmChunksPerPass) {
-      const int64_t steps = min_i64(kGemmChunksPerPass, chunks - q0);
+    for (int64_t q0 = 0; q0 < chunks; q0 += chunks_per_pass) {
+      const int64_t steps = min_i64(chunks_per_pass, chunks - q0);
       const bool first = q0 == 0, last = q0 + steps == chunks;
       for (int64_t g = 0; g < groups; ++g) {  // the packed panel streams from L2
         const int64_t nr = min_i64(kNr, n - g * kNr);
