@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "eval/throughput.h"
+#include "kernels/gemm.h"
 #include "kernels/host_probe.h"
 #include "model/synth.h"
 #include "quant/quantize_model.h"
@@ -200,6 +201,10 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   j["isa"] = isa_name(active_isa());
   j["cpu_model"] = cpu_model_name();
   j["commit"] = build_commit();
+  // The GEMM's cache blocking comes from this CPU's cache sizes: recorded so prefill figures of two
+  // machines can be told apart by it.
+  j["gemm_blocking"] = {{"panel_bytes", gemm_blocking().panel_bytes},
+                        {"avx512_chunks_per_pass", gemm_blocking().chunks_per_pass_avx512}};
   auto stats = [](const RunStats& s) {
     return nlohmann::json{{"median", s.median()}, {"min", s.min()}, {"max", s.max()}, {"samples", s.samples}};
   };

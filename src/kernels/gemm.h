@@ -33,8 +33,8 @@ constexpr int64_t kGemmChunksPerPassAvx2 = 32;
 // reports none or implausible sizes gets 32 KiB / 1 MiB, the Zen 4 figures the constants were
 // first tuned on). Neither changes any arithmetic: passes only park lane sums, panels only group rows.
 struct GemmBlocking {
-  int64_t panel_bytes;            // packed b panel kept in L2: 3/8 of it (1 MiB: 384 KiB, 2 MiB: 768 KiB)
-  int64_t chunks_per_pass_avx512; // the 6 rows' pieces of a take half of L1d (32 KiB: 32 chunks, 48 KiB: 64)
+  int64_t panel_bytes;             // packed b panel kept in L2: 3/8 of it (1 MiB: 384 KiB, 2 MiB: 768 KiB)
+  int64_t chunks_per_pass_avx512;  // the 6 rows' pieces of a take half of L1d (32 KiB: 32 chunks, 48 KiB: 64)
 };
 const GemmBlocking& gemm_blocking();
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/throughput.h"
+#include "kernels/gemm.h"
 #include "test_util.h"
 
 namespace quantscope {
@@ -44,6 +45,10 @@ TEST(Throughput, BenchCommandReportsJson) {
   EXPECT_EQ(j["decode_tok_s"]["samples"].size(), 2u);
   EXPECT_GT(j["peak_rss_bytes"].template get<double>(), 0);
   EXPECT_GT(j["decode_GB_s"].template get<double>(), 0);
+  // the GEMM blocking this CPU's caches gave (the prefill figures depend on it)
+  EXPECT_EQ(j["gemm_blocking"]["panel_bytes"].template get<int64_t>(), gemm_blocking().panel_bytes);
+  EXPECT_EQ(j["gemm_blocking"]["avx512_chunks_per_pass"].template get<int64_t>(),
+            gemm_blocking().chunks_per_pass_avx512);
   EXPECT_EQ(test::run_cli("bench").exit_code, 2);  // neither a model nor --host
 }
 
