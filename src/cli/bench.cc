@@ -204,7 +204,8 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   // The GEMM's cache blocking comes from this CPU's cache sizes: recorded so prefill figures of two
   // machines can be told apart by it.
   j["gemm_blocking"] = {{"panel_bytes", gemm_blocking().panel_bytes},
-                        {"avx512_chunks_per_pass", gemm_blocking().chunks_per_pass_avx512}};
+                        {"avx512_chunks_per_pass", gemm_blocking().chunks_per_pass_avx512},
+                        {"avx2_chunks_per_pass", gemm_blocking().chunks_per_pass_avx2}};
   auto stats = [](const RunStats& s) {
     return nlohmann::json{{"median", s.median()}, {"min", s.min()}, {"max", s.max()}, {"samples", s.samples}};
   };

@@ -24,12 +24,17 @@ GemmBlocking derive_blocking() {
   const int64_t l1d = cache_bytes(_SC_LEVEL1_DCACHE_SIZE, 16 << 10, 256 << 10, 32 << 10);
   const int64_t l2 = cache_bytes(_SC_LEVEL2_CACHE_SIZE, 256 << 10, 8 << 20, 1 << 20);
   // Measured on an Intel Xeon (48 KiB L1d, 2 MiB L2) with bench_gemm, bf16, 2 threads, 512 x
-  // 1536/6144 x 1536/6144: 768 KiB panels and 64-chunk passes 4-11% faster than 384 / 32, which
-  // remain the figures for Zen 4's 32 KiB / 1 MiB; longer passes (96, 128) lose 15% (a leaves L1).
-  const int64_t pass_bytes_per_chunk = 6 * kGemmChunk * 4;  // 6 rows of a, one chunk each
+  // 1536/6144 x 1536/6144: AVX-512, 768 KiB panels and 64-chunk passes 4-11% faster than 384 / 32,
+  // which remain the figures for Zen 4's 32 KiB / 1 MiB; longer passes (96, 128) lose 15% (a leaves
+  // L1). AVX2 forced: 768 / 64 3-16% faster than 384 / 32; 128-chunk passes no better.
+  const auto passes = [&](int64_t rows_of_a, int64_t share_of_l1d) {
+    const int64_t bytes_per_chunk = rows_of_a * kGemmChunk * 4;  // one chunk of each row of a
+    return std::clamp<int64_t>(l1d / share_of_l1d / bytes_per_chunk / 16 * 16, 16, 128);
+  };
   GemmBlocking b;
   b.panel_bytes = std::clamp<int64_t>(l2 / 8 * 3, 128 << 10, 3 << 20);
-  b.chunks_per_pass_avx512 = std::clamp<int64_t>(l1d / 2 / pass_bytes_per_chunk / 16 * 16, 16, 128);
+  b.chunks_per_pass_avx512 = passes(6, 2);
+  b.chunks_per_pass_avx2 = passes(3, 4);
   return b;
 }
 
@@ -93,7 +98,8 @@ void gemm_nt_f32_packed(const float* a, int64_t lda, int64_t m, const GemmPacked
     case Isa::Avx512:
       return detail::gemm_packed_f32_avx512(a, lda, m, panel.data(), n, k, c, ldc,
                                             gemm_blocking().chunks_per_pass_avx512);
-    case Isa::Avx2: return detail::gemm_packed_f32_avx2(a, lda, m, panel.data(), n, k, c, ldc);
+    case Isa::Avx2:
+      return detail::gemm_packed_f32_avx2(a, lda, m, panel.data(), n, k, c, ldc, gemm_blocking().chunks_per_pass_avx2);
     default: return gemm_packed_f32_scalar(a, lda, m, panel.data(), n, k, c, ldc);
   }
 }

@@ -26,15 +26,13 @@ namespace quantscope {
 // of dot_f32); rows of a last partial group are never read.
 constexpr int64_t kGemmGroupRows = 4;
 constexpr int64_t kGemmChunk = 16;
-// Chunks of k per pass of the AVX2 micro-kernel (512 floats of each of its 3 rows of a: 6 KiB in L1).
-constexpr int64_t kGemmChunksPerPassAvx2 = 32;
-
 // The cache blocking, derived once from this CPU's per-core L1d and L2 sizes (sysconf; a VM that
 // reports none or implausible sizes gets 32 KiB / 1 MiB, the Zen 4 figures the constants were
 // first tuned on). Neither changes any arithmetic: passes only park lane sums, panels only group rows.
 struct GemmBlocking {
   int64_t panel_bytes;             // packed b panel kept in L2: 3/8 of it (1 MiB: 384 KiB, 2 MiB: 768 KiB)
   int64_t chunks_per_pass_avx512;  // the 6 rows' pieces of a take half of L1d (32 KiB: 32 chunks, 48 KiB: 64)
+  int64_t chunks_per_pass_avx2;    // the 3 rows' pieces of a take a quarter of L1d (32 KiB: 32, 48 KiB: 64)
 };
 const GemmBlocking& gemm_blocking();
 
@@ -76,9 +74,9 @@ void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64
 namespace detail {
 // Serial kernels for one ISA (called only when the CPU has it); same contract as gemm_nt_f32_packed.
 // panel: the packed floats, n rows, k columns.
+// chunks_per_pass: gemm_blocking()'s figure for the ISA (a parameter so tests can vary it).
 void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k, float* c,
-                          int64_t ldc);
-// chunks_per_pass: gemm_blocking().chunks_per_pass_avx512 (a parameter so tests can vary it).
+                          int64_t ldc, int64_t chunks_per_pass);
 void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k,
                             float* c, int64_t ldc, int64_t chunks_per_pass);
 }  // namespace detail

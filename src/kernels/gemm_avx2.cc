@@ -109,7 +109,7 @@ constexpr const Kernel* kKernels[kMr] = {kRow<1>, kRow<2>, kRow<3>};
 }  // namespace
 
 void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k, float* c,
-                          int64_t ldc) {
+                          int64_t ldc, int64_t chunks_per_pass) {
   const int64_t chunks = (k + kGemmChunk - 1) / kGemmChunk, groups = (n + kGemmGroupRows - 1) / kGemmGroupRows;
   const int tail = int(k - (chunks - 1) * kGemmChunk);
   if (chunks == 0) {  // k = 0: every dot is the reduction of zero sums
@@ -123,8 +123,8 @@ void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* p
   for (int64_t i = 0; i < m; i += kMr) {
     const int64_t mr = min_i64(kMr, m - i);
     const Kernel* row = kKernels[mr - 1];
-    for (int64_t q0 = 0; q0 < chunks; q0 += kGemmChunksPerPassAvx2) {
-      const int64_t steps = min_i64(kGemmChunksPerPassAvx2, chunks - q0);
+    for (int64_t q0 = 0; q0 < chunks; q0 += chunks_per_pass) {
+      const int64_t steps = min_i64(chunks_per_pass, chunks - q0);
       const bool first = q0 == 0, last = q0 + steps == chunks;
       for (int64_t j = 0; j < n; j += kNr) {  // two micro-kernels per packed group
         const int64_t nr = min_i64(kNr, n - j), g = j / kGemmGroupRows, in_group = j % kGemmGroupRows;

@@ -32,9 +32,10 @@ uint32_t bits(float f) {
 
 // Runs gemm (parallel, or serial over one packed panel) on a, b with row strides lda, ldb into c
 // with stride ldc (every pointer offset by one float from the allocation) and checks every element
-// against dot_f32_scalar, and that c's padding is untouched. avx512_pass > 0 (serial only): the
-// AVX-512 kernel called directly with passes of that many chunks instead of this CPU's blocking.
-void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what, int64_t avx512_pass = 0) {
+// against dot_f32_scalar, and that c's padding is untouched. pass > 0 (serial only): the kernel of
+// `isa` (AVX-512 or AVX2) called directly with passes of that many chunks instead of this CPU's blocking.
+void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what, Isa isa = Isa::Scalar,
+                int64_t pass = 0) {
   const int64_t lda = k + 3, ldb = k + 5, ldc = n + 2;
   const auto abuf = test::normal_floats(size_t(1 + m * lda), uint64_t(m * 1000003 + k));
   const auto bbuf = test::normal_floats(size_t(1 + n * ldb), uint64_t(n * 7919 + k + 17));
@@ -47,8 +48,10 @@ void check_gemm(int64_t m, int64_t n, int64_t k, bool serial, const char* what, 
     GemmPackedPanel panel;
     panel.reset(n, k);
     for (int64_t j = 0; j < n; ++j) panel.set_row(j, b + j * ldb);
-    if (avx512_pass > 0)
-      detail::gemm_packed_f32_avx512(a, lda, m, panel.data(), n, k, c, ldc, avx512_pass);
+    if (pass > 0 && isa == Isa::Avx512)
+      detail::gemm_packed_f32_avx512(a, lda, m, panel.data(), n, k, c, ldc, pass);
+    else if (pass > 0 && isa == Isa::Avx2)
+      detail::gemm_packed_f32_avx2(a, lda, m, panel.data(), n, k, c, ldc, pass);
     else
       gemm_nt_f32_packed(a, lda, m, panel, c, ldc);
   } else {
@@ -108,19 +111,22 @@ TEST_F(Gemm, PackedPanelEntryPointAndDegenerateSizes) {
 TEST_F(Gemm, PassLengthChangesNoBit) {
   // The pass over k comes from this CPU's L1d; every length must give the same bits (lane sums parked
   // between passes, a pass ending inside or at the zero-padded tail chunk).
-  bool has_avx512 = false;
-  for (Isa isa : supported_isas()) has_avx512 |= isa == Isa::Avx512;
-  if (!has_avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const int64_t blocking_pass = gemm_blocking().chunks_per_pass_avx512;
-  EXPECT_GE(blocking_pass, 16);
-  EXPECT_LE(blocking_pass, 128);
-  EXPECT_EQ(blocking_pass % 16, 0);
-  for (int64_t pass : {int64_t(1), int64_t(16), int64_t(32), int64_t(64), int64_t(128), blocking_pass})
-    for (int64_t k : {pass * 16 * 2, pass * 16 * 2 + 5, pass * 16 * 3 - 3}) {
-      const std::string what = "avx512 pass=" + std::to_string(pass);
-      check_gemm(13, 9, k, true, what.c_str(), pass);
-      if (HasFatalFailure()) return;
-    }
+  const GemmBlocking& blocking = gemm_blocking();
+  for (int64_t pass : {blocking.chunks_per_pass_avx512, blocking.chunks_per_pass_avx2}) {
+    EXPECT_GE(pass, 16);
+    EXPECT_LE(pass, 128);
+    EXPECT_EQ(pass % 16, 0);
+  }
+  for (Isa isa : supported_isas()) {
+    if (isa != Isa::Avx512 && isa != Isa::Avx2) continue;
+    const int64_t own = isa == Isa::Avx512 ? blocking.chunks_per_pass_avx512 : blocking.chunks_per_pass_avx2;
+    for (int64_t pass : {int64_t(1), int64_t(16), int64_t(32), int64_t(64), int64_t(128), own})
+      for (int64_t k : {pass * 16 * 2, pass * 16 * 2 + 5, pass * 16 * 3 - 3}) {
+        const std::string what = std::string(isa_name(isa)) + " pass=" + std::to_string(pass);
+        check_gemm(13, 9, k, true, what.c_str(), isa, pass);
+        if (HasFatalFailure()) return;
+      }
+  }
 }
 
 TEST_F(Gemm, LargeShapesAcrossPanelsAndThreads) {

@@ -49,6 +49,7 @@ TEST(Throughput, BenchCommandReportsJson) {
   EXPECT_EQ(j["gemm_blocking"]["panel_bytes"].template get<int64_t>(), gemm_blocking().panel_bytes);
   EXPECT_EQ(j["gemm_blocking"]["avx512_chunks_per_pass"].template get<int64_t>(),
             gemm_blocking().chunks_per_pass_avx512);
+  EXPECT_EQ(j["gemm_blocking"]["avx2_chunks_per_pass"].template get<int64_t>(), gemm_blocking().chunks_per_pass_avx2);
   EXPECT_EQ(test::run_cli("bench").exit_code, 2);  // neither a model nor --host
 }
 
