@@ -14,29 +14,8 @@ namespace quantscope {
 namespace {
 constexpr int64_t kTileRows = 96;  // rows of a per parallel work item (16 AVX-512 blocks of 6)
 
-// A per-core cache size from sysconf, or `fallback` when the OS reports nothing plausible.
-int64_t cache_bytes(int name, int64_t lo, int64_t hi, int64_t fallback) {
-  const long v = sysconf(name);
-  return v >= lo && v <= hi ? int64_t(v) : fallback;
-}
-
-GemmBlocking derive_blocking() {
-  const int64_t l1d = cache_bytes(_SC_LEVEL1_DCACHE_SIZE, 16 << 10, 256 << 10, 32 << 10);
-  const int64_t l2 = cache_bytes(_SC_LEVEL2_CACHE_SIZE, 256 << 10, 8 << 20, 1 << 20);
-  // Measured on an Intel Xeon (48 KiB L1d, 2 MiB L2) with bench_gemm, bf16, 2 threads, 512 x
-  // 1536/6144 x 1536/6144: AVX-512, 768 KiB panels and 64-chunk passes 4-11% faster than 384 / 32,
-  // which remain the figures for Zen 4's 32 KiB / 1 MiB; longer passes (96, 128) lose 15% (a leaves
-  // L1). AVX2 forced: 768 / 64 3-16% faster than 384 / 32; 128-chunk passes no better.
-  const auto passes = [&](int64_t rows_of_a, int64_t share_of_l1d) {
-    const int64_t bytes_per_chunk = rows_of_a * kGemmChunk * 4;  // one chunk of each row of a
-    return std::clamp<int64_t>(l1d / share_of_l1d / bytes_per_chunk / 16 * 16, 16, 128);
-  };
-  GemmBlocking b;
-  b.panel_bytes = std::clamp<int64_t>(l2 / 8 * 3, 128 << 10, 3 << 20);
-  b.chunks_per_pass_avx512 = passes(6, 2);
-  b.chunks_per_pass_avx2 = passes(3, 4);
-  return b;
-}
+// A cache size as the OS reported it, or `fallback` when that is not plausible (0: not reported).
+int64_t plausible(int64_t v, int64_t lo, int64_t hi, int64_t fallback) { return v >= lo && v <= hi ? v : fallback; }
 
 // Rows of b per cache panel for reduction length k: a multiple of 16 (so of kGemmGroupRows) whose
 // packed panel (rows x k floats) stays in L2 while the rows of a stream past it.
@@ -65,8 +44,27 @@ void gemm_packed_f32_scalar(const float* a, int64_t lda, int64_t m, const float*
 }
 }  // namespace
 
+GemmBlocking gemm_blocking_for(int64_t reported_l1d, int64_t reported_l2) {
+  const int64_t l1d = plausible(reported_l1d, 16 << 10, 256 << 10, 32 << 10);
+  const int64_t l2 = plausible(reported_l2, 256 << 10, 8 << 20, 1 << 20);
+  // Measured on an Intel Xeon (48 KiB L1d, 2 MiB L2) with bench_gemm, bf16, 2 threads, 512 x
+  // 1536/6144 x 1536/6144: AVX-512, 768 KiB panels and 64-chunk passes 4-11% faster than 384 / 32,
+  // which remain the figures for Zen 4's 32 KiB / 1 MiB; longer passes (96, 128) lose 15% (a leaves
+  // L1). AVX2 forced: 768 / 64 3-16% faster than 384 / 32; 128-chunk passes no better.
+  const auto passes = [&](int64_t rows_of_a, int64_t share_of_l1d) {
+    const int64_t bytes_per_chunk = rows_of_a * kGemmChunk * 4;  // one chunk of each row of a
+    return std::clamp<int64_t>(l1d / share_of_l1d / bytes_per_chunk / 16 * 16, 16, 128);
+  };
+  GemmBlocking b;
+  b.panel_bytes = std::clamp<int64_t>(l2 / 8 * 3, 128 << 10, 3 << 20);
+  b.chunks_per_pass_avx512 = passes(6, 2);
+  b.chunks_per_pass_avx2 = passes(3, 4);
+  return b;
+}
+
 const GemmBlocking& gemm_blocking() {
-  static const GemmBlocking blocking = derive_blocking();
+  static const GemmBlocking blocking =
+      gemm_blocking_for(sysconf(_SC_LEVEL1_DCACHE_SIZE), sysconf(_SC_LEVEL2_CACHE_SIZE));
   return blocking;
 }
 

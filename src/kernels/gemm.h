@@ -35,6 +35,9 @@ struct GemmBlocking {
   int64_t chunks_per_pass_avx2;    // the 3 rows' pieces of a take a quarter of L1d (32 KiB: 32, 48 KiB: 64)
 };
 const GemmBlocking& gemm_blocking();
+// The rule itself, for per-core cache sizes in bytes as the OS reports them (0 or implausible: the
+// fallback above); gemm_blocking() is this for sysconf's figures.
+GemmBlocking gemm_blocking_for(int64_t reported_l1d, int64_t reported_l2);
 
 class GemmPackedPanel {
  public:

@@ -108,6 +108,21 @@ TEST_F(Gemm, PackedPanelEntryPointAndDegenerateSizes) {
   }
 }
 
+TEST(GemmBlocking, FollowsTheCacheSizes) {
+  const auto check = [](int64_t l1d, int64_t l2, int64_t panel_kib, int64_t pass512, int64_t pass2) {
+    const GemmBlocking b = gemm_blocking_for(l1d, l2);
+    EXPECT_EQ(b.panel_bytes, panel_kib << 10) << l1d << " " << l2;
+    EXPECT_EQ(b.chunks_per_pass_avx512, pass512) << l1d << " " << l2;
+    EXPECT_EQ(b.chunks_per_pass_avx2, pass2) << l1d << " " << l2;
+  };
+  check(32 << 10, 1 << 20, 384, 32, 32);  // Zen 4: the constants first tuned there
+  check(48 << 10, 2 << 20, 768, 64, 64);  // the Intel Xeon the rule was measured on
+  check(0, 0, 384, 32, 32);               // nothing reported: the Zen 4 figures
+  check(-1, int64_t(1) << 40, 384, 32, 32);  // error / nonsense: the same
+  check(64 << 10, 256 << 10, 128, 80, 80);   // small L2: panel floor 128 KiB; 64 KiB L1d: passes of 80
+  check(256 << 10, 8 << 20, 3072, 128, 128);  // the largest plausible sizes: the clamps
+}
+
 TEST_F(Gemm, PassLengthChangesNoBit) {
   // The pass over k comes from this CPU's L1d; every length must give the same bits (lane sums parked
   // between passes, a pass ending inside or at the zero-padded tail chunk).
