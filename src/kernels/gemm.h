@@ -9,7 +9,7 @@
 //
 // How it runs: b is consumed in L2-sized panels of rows, each packed once per thread
 // (GemmPackedPanel below) and kept in L2 while the rows of a pass it. A block of rows of a is run
-// over k in passes of 512-1024 floats (L1-sized pieces of a; GemmBlocking), every output's
+// over k in passes sized to L1 (pieces of a; GemmBlocking), every output's
 // 16 lane sums parked in a small buffer between passes: that changes no arithmetic (each lane still
 // adds its products in k order) but keeps both operands of the inner loop in cache.
 #pragma once
@@ -26,6 +26,7 @@ namespace quantscope {
 // of dot_f32); rows of a last partial group are never read.
 constexpr int64_t kGemmGroupRows = 4;
 constexpr int64_t kGemmChunk = 16;
+
 // The cache blocking, derived once from this CPU's per-core L1d and L2 sizes (sysconf; a VM that
 // reports none or implausible sizes gets 32 KiB / 1 MiB, the Zen 4 figures the constants were
 // first tuned on). Neither changes any arithmetic: passes only park lane sums, panels only group rows.
