@@ -69,7 +69,9 @@ def main():
     if blocking:  # derived from the CPU's L1d / L2 sizes (src/kernels/gemm.cc)
         print(f"Prefill GEMM blocking from this CPU's caches: b panels of {blocking['panel_bytes'] // 1024} KiB, "
               f"AVX-512 passes over k of {blocking['avx512_chunks_per_pass'] * 16} floats"
-              + (f", AVX2 {blocking['avx2_chunks_per_pass'] * 16}." if "avx2_chunks_per_pass" in blocking else "."))
+              + (f", AVX2 {blocking['avx2_chunks_per_pass'] * 16}" if "avx2_chunks_per_pass" in blocking else "")
+              + (f"; AVX-512 lane-major kernels (from 48 rows of a) in passes of {blocking['lane_steps_per_pass']} "
+                 "chunks per lane." if "lane_steps_per_pass" in blocking else "."))
     print("The model is SYNTHETIC (random weights, exact shapes: 26 layers, hidden 1536, intermediate 6144, vocab "
           "153376, bf16 2.3 GB; lm_head and embedding stay bf16 in every recipe): only speed and memory mean "
           "anything here.")

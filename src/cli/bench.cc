@@ -205,7 +205,8 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   // machines can be told apart by it.
   j["gemm_blocking"] = {{"panel_bytes", gemm_blocking().panel_bytes},
                         {"avx512_chunks_per_pass", gemm_blocking().chunks_per_pass_avx512},
-                        {"avx2_chunks_per_pass", gemm_blocking().chunks_per_pass_avx2}};
+                        {"avx2_chunks_per_pass", gemm_blocking().chunks_per_pass_avx2},
+                        {"lane_steps_per_pass", gemm_blocking().lane_steps_per_pass}};
   auto stats = [](const RunStats& s) {
     return nlohmann::json{{"median", s.median()}, {"min", s.min()}, {"max", s.max()}, {"samples", s.samples}};
   };

@@ -7,12 +7,17 @@
 
 #include "core/parallel.h"
 #include "kernels/dot.h"
+#include "kernels/gemm_lanes.h"
 #include "kernels/isa.h"
 
 namespace quantscope {
 
 namespace {
 constexpr int64_t kTileRows = 96;  // rows of a per parallel work item (16 AVX-512 blocks of 6)
+// From this many rows of a, AVX-512 runs the lane-major kernels (gemm_lanes.h). bench_gemm, bf16, 2
+// threads, Intel Xeon: m = 32 x 1536 x 1536 lane-major 211 vs dot form 218-227 GFLOP/s, m = 48 x 6144
+// x 1536 242-271 vs 239-249, m = 64 289 vs 263-271 (packing a and transposing b's tiles pay off).
+constexpr int64_t kLaneMinRows = 48;
 
 // A cache size as the OS reported it, or `fallback` when that is not plausible (0: not reported).
 int64_t plausible(int64_t v, int64_t lo, int64_t hi, int64_t fallback) { return v >= lo && v <= hi ? v : fallback; }
@@ -57,6 +62,8 @@ GemmBlocking gemm_blocking_for(int64_t reported_l1d, int64_t reported_l2) {
   };
   GemmBlocking b;
   b.panel_bytes = std::clamp<int64_t>(l2 / 8 * 3, 128 << 10, 3 << 20);
+  // The lane-major kernel's piece of a b tile (256 bytes per chunk) in half of L1d: 32 KiB -> 64, 48 KiB -> 96.
+  b.lane_steps_per_pass = std::clamp<int64_t>(l1d / 2 / (kLaneTileCols * 4) / 16 * 16, 16, 128);
   b.chunks_per_pass_avx512 = passes(6, 2);
   b.chunks_per_pass_avx2 = passes(3, 4);
   return b;
@@ -102,9 +109,83 @@ void gemm_nt_f32_packed(const float* a, int64_t lda, int64_t m, const GemmPacked
   }
 }
 
+namespace {
+// A float buffer whose data() is 64-byte aligned; grows, never shrinks.
+class AlignedFloats {
+ public:
+  float* reset(int64_t count) {
+    if (storage_.size() < size_t(count) + 16) storage_.resize(size_t(count) + 16);
+    const uintptr_t p = reinterpret_cast<uintptr_t>(storage_.data());
+    return storage_.data() + (64 - p % 64) % 64 / sizeof(float);
+  }
+
+ private:
+  std::vector<float> storage_;
+};
+}  // namespace
+
+void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
+                            const RowLoader* load_row, const float* bias, float* c, int64_t ldc, int64_t steps) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {  // no lanes to run: every element is the reduction of zero sums
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = dot_f32(a, a, 0) + (bias ? bias[j] : 0.0f);
+    return;
+  }
+  const int64_t chunks = chunks_of(k), block_floats = lane_block_floats(chunks);
+  const int64_t nblocks = (m + kLaneBlockRows - 1) / kLaneBlockRows;
+  const int64_t micros = (m + kLaneMicroRows - 1) / kLaneMicroRows;
+  thread_local AlignedFloats packed_a_storage;  // the caller's; read by every worker
+  float* const packed_a = packed_a_storage.reset(nblocks * block_floats);
+  parallel_for(0, micros, [&](int64_t q) {
+    const int64_t i0 = q * kLaneMicroRows;
+    detail::gemm_lanes_pack_a_avx512(a + i0 * lda, lda, std::min(kLaneMicroRows, m - i0), k, q % kLaneBlockMicro,
+                                     steps, packed_a + q / kLaneBlockMicro * block_floats);
+  }, 16 * kLaneMicroRows * chunks);
+  const int64_t ntiles = (n + kLaneTileCols - 1) / kLaneTileCols;
+  const int64_t cost = 2 * std::min(m, kLaneBlockRows) * kLaneTileCols * k + 4 * kLaneTileCols * k;
+  parallel_blocks(ntiles * nblocks, [&](int, int64_t t0, int64_t t1) {
+    thread_local AlignedFloats tile_storage, scratch_storage;
+    thread_local std::vector<float> loaded;  // up to 16 rows from load_row
+    float* const tile = tile_storage.reset(lane_tile_floats(chunks));
+    float* const scratch = scratch_storage.reset(kLaneScratchFloats);
+    if (!b && loaded.size() < size_t(16 * k)) loaded.resize(size_t(16 * k));
+    int64_t packed = -1;  // the tile held
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p = t / nblocks, blk = t % nblocks;
+      const int64_t j0 = p * kLaneTileCols, nj = std::min(kLaneTileCols, n - j0);
+      const int64_t i0 = blk * kLaneBlockRows, ni = std::min(kLaneBlockRows, m - i0);
+      if (packed != p) {
+        for (int64_t g = 0; g < kLaneTileCols / 16; ++g) {
+          const int64_t nr = std::clamp<int64_t>(nj - 16 * g, 0, 16);
+          const float* rows[16];
+          for (int64_t r = 0; r < nr; ++r) {
+            const int64_t j = j0 + 16 * g + r;
+            if (b) {
+              rows[r] = b + j * ldb;
+            } else {
+              (*load_row)(j, loaded.data() + r * k);
+              rows[r] = loaded.data() + r * k;
+            }
+          }
+          detail::gemm_lanes_pack_b_avx512(rows, nr, k, 16 * g, tile);
+        }
+        packed = p;
+      }
+      float* cb = c + i0 * ldc + j0;
+      detail::gemm_lanes_tile_avx512(packed_a + blk * block_floats, ni, tile, nj, chunks, steps, scratch, cb, ldc);
+      if (bias)
+        for (int64_t i = 0; i < ni; ++i)
+          for (int64_t j = 0; j < nj; ++j) cb[i * ldc + j] += bias[j0 + j];
+    }
+  }, cost);
+}
+
 void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
                       const RowLoader* load_row, const float* bias, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
+  if (active_isa() == Isa::Avx512 && k > 0 && m >= kLaneMinRows)
+    return detail::gemm_lanes_f32(a, lda, m, n, k, b, ldb, load_row, bias, c, ldc, gemm_blocking().lane_steps_per_pass);
   // Work items: (panel of b rows) x (block of rows of a), panel-major, so that a thread's contiguous
   // range of items walks few panels: it packs each once (producing the rows when b is null) and
   // keeps it in its L2 while the blocks of a go by.

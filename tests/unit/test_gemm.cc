@@ -109,18 +109,19 @@ TEST_F(Gemm, PackedPanelEntryPointAndDegenerateSizes) {
 }
 
 TEST(GemmBlocking, FollowsTheCacheSizes) {
-  const auto check = [](int64_t l1d, int64_t l2, int64_t panel_kib, int64_t pass512, int64_t pass2) {
+  const auto check = [](int64_t l1d, int64_t l2, int64_t panel_kib, int64_t pass512, int64_t pass2, int64_t lanes) {
     const GemmBlocking b = gemm_blocking_for(l1d, l2);
     EXPECT_EQ(b.panel_bytes, panel_kib << 10) << l1d << " " << l2;
     EXPECT_EQ(b.chunks_per_pass_avx512, pass512) << l1d << " " << l2;
     EXPECT_EQ(b.chunks_per_pass_avx2, pass2) << l1d << " " << l2;
+    EXPECT_EQ(b.lane_steps_per_pass, lanes) << l1d << " " << l2;
   };
-  check(32 << 10, 1 << 20, 384, 32, 32);  // Zen 4: the constants first tuned there
-  check(48 << 10, 2 << 20, 768, 64, 64);  // the Intel Xeon the rule was measured on
-  check(0, 0, 384, 32, 32);               // nothing reported: the Zen 4 figures
-  check(-1, int64_t(1) << 40, 384, 32, 32);  // error / nonsense: the same
-  check(64 << 10, 256 << 10, 128, 80, 80);   // small L2: panel floor 128 KiB; 64 KiB L1d: passes of 80
-  check(256 << 10, 8 << 20, 3072, 128, 128);  // the largest plausible sizes: the clamps
+  check(32 << 10, 1 << 20, 384, 32, 32, 64);  // Zen 4: the constants first tuned there
+  check(48 << 10, 2 << 20, 768, 64, 64, 96);  // the Intel Xeon the rule was measured on
+  check(0, 0, 384, 32, 32, 64);               // nothing reported: the Zen 4 figures
+  check(-1, int64_t(1) << 40, 384, 32, 32, 64);  // error / nonsense: the same
+  check(64 << 10, 256 << 10, 128, 80, 80, 128);  // small L2: panel floor 128 KiB; 64 KiB L1d: passes of 80
+  check(256 << 10, 8 << 20, 3072, 128, 128, 128);  // the largest plausible sizes: the clamps
 }
 
 TEST_F(Gemm, PassLengthChangesNoBit) {
@@ -175,21 +176,77 @@ TEST_F(Gemm, SymmetricProductIsBitSymmetric) {
   }
 }
 
+TEST_F(Gemm, LaneKernelsAtEveryPassLengthWithLoaderAndBias) {
+  // The AVX-512 lane-major path (from 48 rows of a) run directly at pass lengths other than this CPU's,
+  // passes ending inside or at the zero-padded tail chunk, rows of b read or produced by a loader, a
+  // bias, row counts below one micro-block, between blocks and tiles, and lda/ldb/ldc past the rows.
+  bool avx512 = false;
+  for (Isa isa : supported_isas()) avx512 = avx512 || isa == Isa::Avx512;
+  if (!avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  set_isa(Isa::Avx512);
+  const int64_t own = gemm_blocking().lane_steps_per_pass;
+  EXPECT_GE(own, 16);
+  EXPECT_LE(own, 128);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (int64_t pass : {int64_t(1), int64_t(5), int64_t(16), int64_t(64), own, int64_t(128)})
+      for (const Shape s : {Shape{50, 70, pass * 16 * 2 + 5}, Shape{97, 129, pass * 16 - 3}, Shape{5, 3, 17},
+                            Shape{193, 64, pass * 16 * 3}}) {
+        const int64_t lda = s.k + 3, ldb = s.k + 1, ldc = s.n + 5;
+        const auto a = test::normal_floats(size_t(s.m * lda), uint64_t(s.m + s.k));
+        const auto b = test::normal_floats(size_t(s.n * ldb), uint64_t(s.n + 2 * s.k));
+        const auto bias = test::normal_floats(size_t(s.n), 5);
+        const RowLoader load = [&](int64_t j, float* out) { std::memcpy(out, b.data() + j * ldb, size_t(s.k) * 4); };
+        for (bool loader : {false, true}) {
+          std::vector<float> c(size_t(s.m * ldc));
+          for (auto& v : c) std::memcpy(&v, &kSentinel, 4);
+          detail::gemm_lanes_f32(a.data(), lda, s.m, s.n, s.k, loader ? nullptr : b.data(), ldb, loader ? &load : nullptr,
+                                 loader ? bias.data() : nullptr, c.data(), ldc, pass);
+          for (int64_t i = 0; i < s.m; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const float got = c[size_t(i * ldc + j)];
+              if (j >= s.n) {
+                ASSERT_EQ(bits(got), kSentinel) << "wrote past row " << i;
+                continue;
+              }
+              const float dot = dot_f32_scalar(a.data() + i * lda, b.data() + j * ldb, s.k);
+              ASSERT_EQ(bits(got), bits(loader ? dot + bias[size_t(j)] : dot))
+                  << "pass=" << pass << " m=" << s.m << " n=" << s.n << " k=" << s.k << " (" << i << ", " << j
+                  << ") loader=" << loader << " threads=" << threads;
+            }
+        }
+      }
+  }
+  // k = 0: the reduction of zero sums (+ bias)
+  float c[2] = {1.0f, 1.0f};
+  const float one = 1.0f, bias0 = -0.0f;
+  detail::gemm_lanes_f32(&one, 1, 1, 1, 0, &one, 1, nullptr, nullptr, c, 1, 64);
+  detail::gemm_lanes_f32(&one, 1, 1, 1, 0, &one, 1, nullptr, &bias0, c + 1, 1, 64);
+  EXPECT_EQ(bits(c[0]), bits(dot_f32_scalar(&one, &one, 0)));
+  EXPECT_EQ(bits(c[1]), bits(dot_f32_scalar(&one, &one, 0) + bias0));
+}
+
 TEST_F(Gemm, SignedZerosAndTailsMatchDot) {
-  // All-zero products (+0 and -0 inputs), where the zero-padded tail's fma(0, 0, acc) matters.
+  // All-zero products (+0 and -0 inputs), where the zero-padded tail's fma(0, 0, acc) matters; 50 rows
+  // of a take AVX-512's lane-major path.
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     for (int64_t k : {1, 7, 16, 19}) {
-      const int64_t m = 5, n = 6;
-      std::vector<float> a(size_t(m * k)), b(size_t(n * k));
-      for (size_t i = 0; i < a.size(); ++i) a[i] = i % 3 ? -0.0f : 0.0f;
-      for (size_t i = 0; i < b.size(); ++i) b[i] = i % 2 ? -1.5f : 2.0f;
-      std::vector<float> c(size_t(m * n));
-      gemm_nt_f32(a.data(), k, b.data(), k, m, n, k, c.data(), n);
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j)
-          ASSERT_EQ(bits(c[size_t(i * n + j)]), bits(dot_f32_scalar(a.data() + i * k, b.data() + j * k, k)))
-              << isa_name(isa) << " k=" << k;
+      for (int64_t m : {5, 50}) {
+        const int64_t n = 6;
+        std::vector<float> a(size_t(m * k)), b(size_t(n * k));
+        for (size_t i = 0; i < a.size(); ++i) a[i] = i % 3 ? -0.0f : 0.0f;
+        for (size_t i = 0; i < b.size(); ++i) b[i] = i % 2 ? -1.5f : 2.0f;
+        std::vector<float> c(size_t(m * n));
+        gemm_nt_f32(a.data(), k, b.data(), k, m, n, k, c.data(), n);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            ASSERT_EQ(bits(c[size_t(i * n + j)]), bits(dot_f32_scalar(a.data() + i * k, b.data() + j * k, k)))
+                << isa_name(isa) << " k=" << k << " m=" << m;
+      }
     }
   }
 }

@@ -50,6 +50,7 @@ TEST(Throughput, BenchCommandReportsJson) {
   EXPECT_EQ(j["gemm_blocking"]["avx512_chunks_per_pass"].template get<int64_t>(),
             gemm_blocking().chunks_per_pass_avx512);
   EXPECT_EQ(j["gemm_blocking"]["avx2_chunks_per_pass"].template get<int64_t>(), gemm_blocking().chunks_per_pass_avx2);
+  EXPECT_EQ(j["gemm_blocking"]["lane_steps_per_pass"].template get<int64_t>(), gemm_blocking().lane_steps_per_pass);
   EXPECT_EQ(test::run_cli("bench").exit_code, 2);  // neither a model nor --host
 }
 
