@@ -124,8 +124,8 @@ class AlignedFloats {
 };
 }  // namespace
 
-void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
-                            const RowLoader* load_row, const float* bias, float* c, int64_t ldc, int64_t steps) {
+void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const GemmRowSource& b,
+                            const float* bias, float* c, int64_t ldc, int64_t steps) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {  // no lanes to run: every element is the reduction of zero sums
     for (int64_t i = 0; i < m; ++i)
@@ -149,7 +149,8 @@ void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, i
     thread_local std::vector<float> loaded;  // up to 16 rows from load_row
     float* const tile = tile_storage.reset(lane_tile_floats(chunks));
     float* const scratch = scratch_storage.reset(kLaneScratchFloats);
-    if (!b && loaded.size() < size_t(16 * k)) loaded.resize(size_t(16 * k));
+    const bool loader = !b.f32 && !b.half;
+    if (loader && loaded.size() < size_t(16 * k)) loaded.resize(size_t(16 * k));
     int64_t packed = -1;  // the tile held
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t p = t / nblocks, blk = t % nblocks;
@@ -157,14 +158,19 @@ void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, i
       const int64_t i0 = blk * kLaneBlockRows, ni = std::min(kLaneBlockRows, m - i0);
       if (packed != p) {
         for (int64_t g = 0; g < kLaneTileCols / 16; ++g) {
-          const int64_t nr = std::clamp<int64_t>(nj - 16 * g, 0, 16);
+          const int64_t nr = std::clamp<int64_t>(nj - 16 * g, 0, 16), jg = j0 + 16 * g;
+          if (b.half) {
+            const uint16_t* rows[16];
+            for (int64_t r = 0; r < nr; ++r) rows[r] = b.half + (jg + r) * b.ld;
+            detail::gemm_lanes_pack_b16_avx512(rows, b.bf16, nr, k, 16 * g, tile);
+            continue;
+          }
           const float* rows[16];
           for (int64_t r = 0; r < nr; ++r) {
-            const int64_t j = j0 + 16 * g + r;
-            if (b) {
-              rows[r] = b + j * ldb;
+            if (b.f32) {
+              rows[r] = b.f32 + (jg + r) * b.ld;
             } else {
-              (*load_row)(j, loaded.data() + r * k);
+              (*b.load_row)(jg + r, loaded.data() + r * k);
               rows[r] = loaded.data() + r * k;
             }
           }
@@ -184,8 +190,11 @@ void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, i
 void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
                       const RowLoader* load_row, const float* bias, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  if (active_isa() == Isa::Avx512 && k > 0 && m >= kLaneMinRows)
-    return detail::gemm_lanes_f32(a, lda, m, n, k, b, ldb, load_row, bias, c, ldc, gemm_blocking().lane_steps_per_pass);
+  if (active_isa() == Isa::Avx512 && k > 0 && m >= kLaneMinRows) {
+    detail::GemmRowSource source;
+    source.f32 = b, source.ld = ldb, source.load_row = load_row;
+    return detail::gemm_lanes_f32(a, lda, m, n, k, source, bias, c, ldc, gemm_blocking().lane_steps_per_pass);
+  }
   // Work items: (panel of b rows) x (block of rows of a), panel-major, so that a thread's contiguous
   // range of items walks few panels: it packs each once (producing the rows when b is null) and
   // keeps it in its L2 while the blocks of a go by.
@@ -219,6 +228,23 @@ void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t
           for (int64_t j = 0; j < nj; ++j) cb[i * ldc + j] += bias[j0 + j];
     }
   }, cost);
+}
+
+void gemm_nt_f32_rows16(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const uint16_t* b, int64_t ldb,
+                        bool bf16, const float* bias, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (active_isa() == Isa::Avx512 && k > 0 && m >= kLaneMinRows) {
+    detail::GemmRowSource source;
+    source.half = b, source.bf16 = bf16, source.ld = ldb;
+    return detail::gemm_lanes_f32(a, lda, m, n, k, source, bias, c, ldc, gemm_blocking().lane_steps_per_pass);
+  }
+  const RowLoader load = [&](int64_t j, float* out) {
+    if (bf16)
+      bf16_to_f32_row(b + j * ldb, out, k);
+    else
+      f16_to_f32_row(b + j * ldb, out, k);
+  };
+  gemm_nt_f32_rows(a, lda, m, n, k, nullptr, ldb, &load, bias, c, ldc);
 }
 
 void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, float* c,

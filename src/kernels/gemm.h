@@ -76,6 +76,12 @@ using RowLoader = std::function<void(int64_t j, float* out)>;
 void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
                       const RowLoader* load_row, const float* bias, float* c, int64_t ldc);
 
+// gemm_nt_f32_rows with b's rows in memory as bf16 (bf16) or f16 values, ldb elements apart, each
+// widened exactly (bf16_to_f32_row / f16_to_f32_row): the lane-major kernels widen them as they pack
+// a tile instead of through a row buffer.
+void gemm_nt_f32_rows16(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const uint16_t* b, int64_t ldb,
+                        bool bf16, const float* bias, float* c, int64_t ldc);
+
 // The plain product: gemm_nt_f32_rows with b's rows in memory and no bias.
 void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, float* c,
                  int64_t ldc);
@@ -88,12 +94,21 @@ void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* p
                           int64_t ldc, int64_t chunks_per_pass);
 void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k,
                             float* c, int64_t ldc, int64_t chunks_per_pass);
+// Where b's rows come from: f32 rows, 16-bit float rows (bf16, or f16 when !bf16) widened exactly,
+// or load_row; rows are ld elements apart.
+struct GemmRowSource {
+  const float* f32 = nullptr;
+  const uint16_t* half = nullptr;
+  bool bf16 = true;
+  int64_t ld = 0;
+  const RowLoader* load_row = nullptr;
+};
 // gemm_nt_f32_rows on AVX-512 by the lane-major kernels (gemm_lanes.h), which it uses from 48 rows
 // of a; steps_per_pass: gemm_blocking().lane_steps_per_pass there (a parameter so tests can vary it).
 // a is packed once by all threads, then (64-row tile of b) x (block of 96 rows of a) items run
 // tile-major, each thread packing a tile once for all its blocks.
-void gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
-                    const RowLoader* load_row, const float* bias, float* c, int64_t ldc, int64_t steps_per_pass);
+void gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const GemmRowSource& b,
+                    const float* bias, float* c, int64_t ldc, int64_t steps_per_pass);
 }  // namespace detail
 
 }  // namespace quantscope

@@ -42,6 +42,9 @@ void gemm_lanes_pack_a_avx512(const float* a, int64_t lda, int64_t rows, int64_t
 // Packs rows[0 .. nrows) (nrows <= 16; the rest zeros) as columns col0 .. col0+15 of a tile of b
 // (64-byte aligned).
 void gemm_lanes_pack_b_avx512(const float* const* rows, int64_t nrows, int64_t k, int64_t col0, float* tile);
+// The same from rows of bf16 (bf16) or f16 values, widened exactly as they are packed.
+void gemm_lanes_pack_b16_avx512(const uint16_t* const* rows, bool bf16, int64_t nrows, int64_t k, int64_t col0,
+                                float* tile);
 // c[i][j] for i < rows (<= 96) of the block and j < cols (<= 64) of the tile. steps_per_pass: chunks of
 // one lane run per kernel call (the tile's lane piece, steps x 256 bytes, stays in L1 while the
 // block's micro-blocks go by). scratch: kLaneScratchFloats, 64-byte aligned.

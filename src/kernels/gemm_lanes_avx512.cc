@@ -139,17 +139,43 @@ void gemm_lanes_pack_a_avx512(const float* a, int64_t lda, int64_t rows, int64_t
   }
 }
 
-void gemm_lanes_pack_b_avx512(const float* const* rows, int64_t nrows, int64_t k, int64_t col0, float* tile) {
+namespace {
+// The tile's columns col0 .. col0+15 from 16 rows, chunk by chunk: load(r, t, mask) gives row r's
+// chunk t (lanes outside mask zero) as floats.
+template <class LoadChunk>
+void pack_b_columns(const LoadChunk& load, int64_t nrows, int64_t k, int64_t col0, float* tile) {
   const int64_t chunks = (k + 15) / 16;
   const TransposeIndices ix;
   for (int64_t t = 0; t < chunks; ++t) {
     const int64_t left = k - 16 * t;
     const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
     __m512 x[16];
-    for (int r = 0; r < 16; ++r) x[r] = r < nrows ? _mm512_maskz_loadu_ps(m, rows[r] + 16 * t) : _mm512_setzero_ps();
+    for (int r = 0; r < 16; ++r) x[r] = r < nrows ? load(r, t, m) : _mm512_setzero_ps();
     transpose16(x, ix);  // x[l] = lane l of chunk t of the 16 rows
     for (int l = 0; l < 16; ++l) _mm512_store_ps(tile + (l * chunks + t) * kLaneTileCols + col0, x[l]);
   }
+}
+}  // namespace
+
+void gemm_lanes_pack_b_avx512(const float* const* rows, int64_t nrows, int64_t k, int64_t col0, float* tile) {
+  pack_b_columns([&](int r, int64_t t, __mmask16 m) { return _mm512_maskz_loadu_ps(m, rows[r] + 16 * t); }, nrows, k,
+                 col0, tile);
+}
+
+void gemm_lanes_pack_b16_avx512(const uint16_t* const* rows, bool bf16, int64_t nrows, int64_t k, int64_t col0,
+                                float* tile) {
+  // Exact widenings, as bf16_to_f32_row / f16_to_f32_row (vcvtph2ps) give.
+  if (bf16)
+    pack_b_columns(
+        [&](int r, int64_t t, __mmask16 m) {
+          const __m256i h = _mm256_maskz_loadu_epi16(m, rows[r] + 16 * t);
+          return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        },
+        nrows, k, col0, tile);
+  else
+    pack_b_columns(
+        [&](int r, int64_t t, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, rows[r] + 16 * t)); },
+        nrows, k, col0, tile);
 }
 
 void gemm_lanes_tile_avx512(const float* block, int64_t rows, const float* tile, int64_t cols, int64_t chunks,

@@ -30,8 +30,11 @@ void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, 
   if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16)
     fail_internal("matmul: unsupported weight dtype {}", dtype_name(w.dtype));  // not from a worker thread
   if (m >= 1 && m <= kGemvMaxRows) return gemv_dense(x, m, w, bias, y);
-  const float* f32 = w.dtype == DType::F32 ? static_cast<const float*>(w.data) : nullptr;
-  matmul_rows(x, m, w.rows, w.cols, f32, [&](int64_t j, float* out) { load_matrix_row(w, j, out); }, bias, y);
+  if (w.dtype == DType::F32)
+    return gemm_nt_f32_rows(x, w.cols, m, w.rows, w.cols, static_cast<const float*>(w.data), w.cols, nullptr, bias, y,
+                            w.rows);
+  gemm_nt_f32_rows16(x, w.cols, m, w.rows, w.cols, static_cast<const uint16_t*>(w.data), w.cols,
+                     w.dtype == DType::BF16, bias, y, w.rows);
 }
 
 void matmul_packed(const float* x, int64_t m, const PackedCodesMatrix& w, const float* bias, float* y) {

@@ -176,10 +176,11 @@ TEST_F(Gemm, SymmetricProductIsBitSymmetric) {
   }
 }
 
-TEST_F(Gemm, LaneKernelsAtEveryPassLengthWithLoaderAndBias) {
+TEST_F(Gemm, LaneKernelsAtEveryPassLengthForEveryRowSource) {
   // The AVX-512 lane-major path (from 48 rows of a) run directly at pass lengths other than this CPU's,
-  // passes ending inside or at the zero-padded tail chunk, rows of b read or produced by a loader, a
-  // bias, row counts below one micro-block, between blocks and tiles, and lda/ldb/ldc past the rows.
+  // passes ending inside or at the zero-padded tail chunk, rows of b read as f32, bf16 or f16 or
+  // produced by a loader (with a bias), row counts below one micro-block, between blocks and tiles, and
+  // lda/ldb/ldc past the rows.
   bool avx512 = false;
   for (Isa isa : supported_isas()) avx512 = avx512 || isa == Isa::Avx512;
   if (!avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
@@ -200,11 +201,26 @@ TEST_F(Gemm, LaneKernelsAtEveryPassLengthWithLoaderAndBias) {
         const auto b = test::normal_floats(size_t(s.n * ldb), uint64_t(s.n + 2 * s.k));
         const auto bias = test::normal_floats(size_t(s.n), 5);
         const RowLoader load = [&](int64_t j, float* out) { std::memcpy(out, b.data() + j * ldb, size_t(s.k) * 4); };
-        for (bool loader : {false, true}) {
+        std::vector<uint16_t> b16(b.size());  // b's values rounded to bf16 / f16, for the 16-bit sources
+        std::vector<float> wide(b.size());
+        // source 0: f32 rows; 1: load_row (with a bias); 2: bf16 rows; 3: f16 rows
+        for (int source = 0; source < 4; ++source) {
+          detail::GemmRowSource src;
+          src.ld = ldb;
+          if (source == 0) src.f32 = b.data();
+          if (source == 1) src.load_row = &load;
+          if (source >= 2) {
+            src.half = b16.data(), src.bf16 = source == 2;
+            for (size_t x = 0; x < b.size(); ++x) {
+              b16[x] = src.bf16 ? f32_to_bf16(b[x]) : f32_to_f16(b[x]);
+              wide[x] = src.bf16 ? bf16_to_f32(b16[x]) : f16_to_f32(b16[x]);
+            }
+          }
+          const float* ref = source >= 2 ? wide.data() : b.data();
           std::vector<float> c(size_t(s.m * ldc));
           for (auto& v : c) std::memcpy(&v, &kSentinel, 4);
-          detail::gemm_lanes_f32(a.data(), lda, s.m, s.n, s.k, loader ? nullptr : b.data(), ldb, loader ? &load : nullptr,
-                                 loader ? bias.data() : nullptr, c.data(), ldc, pass);
+          detail::gemm_lanes_f32(a.data(), lda, s.m, s.n, s.k, src, source == 1 ? bias.data() : nullptr, c.data(), ldc,
+                                 pass);
           for (int64_t i = 0; i < s.m; ++i)
             for (int64_t j = 0; j < ldc; ++j) {
               const float got = c[size_t(i * ldc + j)];
@@ -212,10 +228,10 @@ TEST_F(Gemm, LaneKernelsAtEveryPassLengthWithLoaderAndBias) {
                 ASSERT_EQ(bits(got), kSentinel) << "wrote past row " << i;
                 continue;
               }
-              const float dot = dot_f32_scalar(a.data() + i * lda, b.data() + j * ldb, s.k);
-              ASSERT_EQ(bits(got), bits(loader ? dot + bias[size_t(j)] : dot))
+              const float dot = dot_f32_scalar(a.data() + i * lda, ref + j * ldb, s.k);
+              ASSERT_EQ(bits(got), bits(source == 1 ? dot + bias[size_t(j)] : dot))
                   << "pass=" << pass << " m=" << s.m << " n=" << s.n << " k=" << s.k << " (" << i << ", " << j
-                  << ") loader=" << loader << " threads=" << threads;
+                  << ") source=" << source << " threads=" << threads;
             }
         }
       }
@@ -223,8 +239,10 @@ TEST_F(Gemm, LaneKernelsAtEveryPassLengthWithLoaderAndBias) {
   // k = 0: the reduction of zero sums (+ bias)
   float c[2] = {1.0f, 1.0f};
   const float one = 1.0f, bias0 = -0.0f;
-  detail::gemm_lanes_f32(&one, 1, 1, 1, 0, &one, 1, nullptr, nullptr, c, 1, 64);
-  detail::gemm_lanes_f32(&one, 1, 1, 1, 0, &one, 1, nullptr, &bias0, c + 1, 1, 64);
+  detail::GemmRowSource src;
+  src.f32 = &one, src.ld = 1;
+  detail::gemm_lanes_f32(&one, 1, 1, 1, 0, src, nullptr, c, 1, 64);
+  detail::gemm_lanes_f32(&one, 1, 1, 1, 0, src, &bias0, c + 1, 1, 64);
   EXPECT_EQ(bits(c[0]), bits(dot_f32_scalar(&one, &one, 0)));
   EXPECT_EQ(bits(c[1]), bits(dot_f32_scalar(&one, &one, 0) + bias0));
 }
