@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 
 #include "core/error.h"
@@ -41,6 +42,30 @@ std::string QuantizedLinear::describe() const {
   return d;
 }
 
+namespace {
+// Index of the first NaN or infinity in y[0 .. count), or -1. A float is one iff its exponent bits are
+// all set, i.e. iff (bits & 0x7f800000) + 0x00800000 carries into bit 31: blocks of 512 are OR-ed
+// that way with a fixed trip count (vectorized; a prefill output is millions of floats) and searched
+// only when one is there.
+int64_t first_non_finite_index(const float* y, int64_t count) {
+  constexpr int64_t kBlock = 512;
+  const auto block_has_one = [](const float* v) {
+    uint32_t hit = 0;
+    for (int64_t i = 0; i < kBlock; ++i) {
+      uint32_t u;
+      std::memcpy(&u, v + i, 4);
+      hit |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    return (hit & 0x80000000u) != 0;
+  };
+  for (int64_t b = 0; b < count; b += kBlock)
+    if (count - b < kBlock || block_has_one(y + b))
+      for (int64_t i = b; i < std::min(count, b + kBlock); ++i)
+        if (!std::isfinite(y[i])) return i;
+  return -1;
+}
+}  // namespace
+
 void QuantizedLinear::forward(const float* x, int64_t m, float* y) const {
   const int64_t n = w_.rows, k = w_.cols;
   if (w_.packed.empty() && n * k > 0) fail_internal("{}: its codes were released to a wrapper", name_);
@@ -62,12 +87,8 @@ void QuantizedLinear::forward(const float* x, int64_t m, float* y) const {
   }
   // Every output is dot_f32 of the input and the dequantized row, as a DenseLinear would compute it.
   matmul_packed(x, m, w_.kernel_view(), bias_.empty() ? nullptr : bias_.data(), y);
-  for (int64_t i = 0; i < m * n; ++i) {
-    if (!std::isfinite(y[i])) {
-      note_non_finite({name_, "output", i / n, i % n, y[i]});
-      break;
-    }
-  }
+  const int64_t bad = first_non_finite_index(y, m * n);
+  if (bad >= 0) note_non_finite({name_, "output", bad / n, bad % n, y[bad]});
 }
 
 namespace {

@@ -260,5 +260,29 @@ TEST(QuantLinear, ReportsFirstNonFiniteOutput) {
   reset_non_finite();
 }
 
+TEST(QuantLinear, FindsTheFirstNonFiniteOutputInLargeOutputs) {
+  // Outputs of 300 tokens x 7 features (2100 floats: whole blocks of the vectorized scan and a tail):
+  // an Inf input on token t gives non-finite outputs from element 7 t on; none when every input is finite.
+  const int64_t n = 7, k = 3, m = 300;
+  std::vector<float> w(size_t(n * k));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.25f * float(i % 5) + 0.5f;
+  QuantizedLinear ql("model.layers.0.mlp.up_proj.weight", quantize_weight(w.data(), n, k, spec(8, Granularity::Channel, true)),
+                     {});
+  std::vector<float> x(size_t(m * k), 1.0f), y(size_t(m * n));
+  for (int64_t t : {int64_t(-1), int64_t(0), int64_t(73), int64_t(145), int64_t(299)}) {
+    reset_non_finite();
+    std::fill(x.begin(), x.end(), 1.0f);
+    if (t >= 0) x[size_t(t * k + 1)] = std::numeric_limits<float>::infinity();
+    ql.forward(x.data(), m, y.data());
+    const auto e = first_non_finite();
+    ASSERT_EQ(e.has_value(), t >= 0) << t;
+    if (t >= 0) {
+      EXPECT_EQ(e->token, t);
+      EXPECT_EQ(e->feature, 0);
+    }
+  }
+  reset_non_finite();
+}
+
 }  // namespace
 }  // namespace quantscope
