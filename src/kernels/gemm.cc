@@ -9,6 +9,7 @@
 #include "kernels/dot.h"
 #include "kernels/gemm_lanes.h"
 #include "kernels/isa.h"
+#include "kernels/packed_matrix.h"
 
 namespace quantscope {
 
@@ -149,7 +150,7 @@ void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, i
     thread_local std::vector<float> loaded;  // up to 16 rows from load_row
     float* const tile = tile_storage.reset(lane_tile_floats(chunks));
     float* const scratch = scratch_storage.reset(kLaneScratchFloats);
-    const bool loader = !b.f32 && !b.half;
+    const bool loader = !b.f32 && !b.half && !b.codes;
     if (loader && loaded.size() < size_t(16 * k)) loaded.resize(size_t(16 * k));
     int64_t packed = -1;  // the tile held
     for (int64_t t = t0; t < t1; ++t) {
@@ -159,6 +160,10 @@ void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, i
       if (packed != p) {
         for (int64_t g = 0; g < kLaneTileCols / 16; ++g) {
           const int64_t nr = std::clamp<int64_t>(nj - 16 * g, 0, 16), jg = j0 + 16 * g;
+          if (b.codes) {
+            detail::gemm_lanes_pack_codes_avx512(*b.codes, jg, nr, 16 * g, tile);
+            continue;
+          }
           if (b.half) {
             const uint16_t* rows[16];
             for (int64_t r = 0; r < nr; ++r) rows[r] = b.half + (jg + r) * b.ld;
@@ -245,6 +250,20 @@ void gemm_nt_f32_rows16(const float* a, int64_t lda, int64_t m, int64_t n, int64
       f16_to_f32_row(b + j * ldb, out, k);
   };
   gemm_nt_f32_rows(a, lda, m, n, k, nullptr, ldb, &load, bias, c, ldc);
+}
+
+void gemm_nt_f32_codes(const float* a, int64_t lda, int64_t m, const PackedCodesMatrix& w, const float* bias, float* c,
+                       int64_t ldc) {
+  const int64_t n = w.rows, k = w.cols;
+  if (m <= 0 || n <= 0) return;
+  const bool chunks_in_one_group = w.groups == 1 || w.group_size % kGemmChunk == 0;
+  if (active_isa() == Isa::Avx512 && k > 0 && m >= kLaneMinRows && chunks_in_one_group) {
+    detail::GemmRowSource source;
+    source.codes = &w;
+    return detail::gemm_lanes_f32(a, lda, m, n, k, source, bias, c, ldc, gemm_blocking().lane_steps_per_pass);
+  }
+  const RowLoader load = [&](int64_t j, float* out) { packed_dequantize_row(w, j, out); };
+  gemm_nt_f32_rows(a, lda, m, n, k, nullptr, k, &load, bias, c, ldc);
 }
 
 void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, float* c,

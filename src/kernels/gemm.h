@@ -24,6 +24,8 @@
 
 namespace quantscope {
 
+struct PackedCodesMatrix;
+
 // Rows of b per packed group and floats per chunk of k: a packed panel holds, for each group of 4
 // rows, the rows' k floats interleaved chunk by chunk, [group][chunk][row in group][16], so the
 // micro-kernel reads one sequential stream. k is zero-padded to whole chunks (the zero-padded tail
@@ -82,6 +84,12 @@ void gemm_nt_f32_rows(const float* a, int64_t lda, int64_t m, int64_t n, int64_t
 void gemm_nt_f32_rows16(const float* a, int64_t lda, int64_t m, int64_t n, int64_t k, const uint16_t* b, int64_t ldb,
                         bool bf16, const float* bias, float* c, int64_t ldc);
 
+// gemm_nt_f32_rows with b's rows the packed codes of w dequantized ((code - zero) * scale, as
+// packed_dequantize_row): the lane-major kernels dequantize them in registers as they pack a tile
+// when every chunk of 16 columns lies in one group; otherwise they are dequantized row by row.
+void gemm_nt_f32_codes(const float* a, int64_t lda, int64_t m, const PackedCodesMatrix& w, const float* bias, float* c,
+                       int64_t ldc);
+
 // The plain product: gemm_nt_f32_rows with b's rows in memory and no bias.
 void gemm_nt_f32(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, float* c,
                  int64_t ldc);
@@ -94,13 +102,15 @@ void gemm_packed_f32_avx2(const float* a, int64_t lda, int64_t m, const float* p
                           int64_t ldc, int64_t chunks_per_pass);
 void gemm_packed_f32_avx512(const float* a, int64_t lda, int64_t m, const float* panel, int64_t n, int64_t k,
                             float* c, int64_t ldc, int64_t chunks_per_pass);
-// Where b's rows come from: f32 rows, 16-bit float rows (bf16, or f16 when !bf16) widened exactly,
-// or load_row; rows are ld elements apart.
+// Where b's rows come from: f32 rows, 16-bit float rows (bf16, or f16 when !bf16) widened exactly
+// (rows ld elements apart), packed codes dequantized exactly (every chunk of 16 in one group: see
+// gemm_lanes_pack_codes_avx512), or load_row.
 struct GemmRowSource {
   const float* f32 = nullptr;
   const uint16_t* half = nullptr;
   bool bf16 = true;
   int64_t ld = 0;
+  const PackedCodesMatrix* codes = nullptr;
   const RowLoader* load_row = nullptr;
 };
 // gemm_nt_f32_rows on AVX-512 by the lane-major kernels (gemm_lanes.h), which it uses from 48 rows

@@ -23,6 +23,8 @@
 
 namespace quantscope {
 
+struct PackedCodesMatrix;
+
 constexpr int64_t kLaneMicroRows = 6;                      // rows of a per micro-kernel
 constexpr int64_t kLaneBlockMicro = 16;                    // micro-blocks per block of a
 constexpr int64_t kLaneBlockRows = kLaneMicroRows * kLaneBlockMicro;  // 96
@@ -45,6 +47,10 @@ void gemm_lanes_pack_b_avx512(const float* const* rows, int64_t nrows, int64_t k
 // The same from rows of bf16 (bf16) or f16 values, widened exactly as they are packed.
 void gemm_lanes_pack_b16_avx512(const uint16_t* const* rows, bool bf16, int64_t nrows, int64_t k, int64_t col0,
                                 float* tile);
+// The same from rows j0 .. j0+nrows-1 of packed codes, dequantized in registers exactly as
+// packed_dequantize_row does. Needs every chunk of 16 columns inside one group (one group per row, or
+// a group size that is a multiple of 16).
+void gemm_lanes_pack_codes_avx512(const PackedCodesMatrix& w, int64_t j0, int64_t nrows, int64_t col0, float* tile);
 // c[i][j] for i < rows (<= 96) of the block and j < cols (<= 64) of the tile. steps_per_pass: chunks of
 // one lane run per kernel call (the tile's lane piece, steps x 256 bytes, stays in L1 while the
 // block's micro-blocks go by). scratch: kLaneScratchFloats, 64-byte aligned.

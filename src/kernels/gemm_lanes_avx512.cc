@@ -5,6 +5,8 @@
 #include <immintrin.h>
 
 #include "kernels/gemm_lanes.h"
+#include "kernels/packed_decode_avx512.h"
+#include "kernels/packed_matrix.h"
 
 namespace quantscope::detail {
 
@@ -176,6 +178,40 @@ void gemm_lanes_pack_b16_avx512(const uint16_t* const* rows, bool bf16, int64_t 
     pack_b_columns(
         [&](int r, int64_t t, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, rows[r] + 16 * t)); },
         nrows, k, col0, tile);
+}
+
+namespace {
+// Rows j0 .. j0+nrows-1 of w dequantized in registers, (code - zero) * scale as dequantize_row_b
+// computes them, chunk by chunk (a chunk lies in one group: see gemm_lanes_pack_codes_avx512).
+template <int B>
+void pack_code_columns(const PackedCodesMatrix& w, int64_t j0, int64_t nrows, int64_t col0, float* tile) {
+  const CodeDecoder dec(B);
+  const int64_t k = w.cols, gs = w.group_size;
+  const uint8_t* const end = w.codes + w.rows * w.row_bytes;
+  pack_b_columns(
+      [&](int r, int64_t t, __mmask16 m) {
+        const int64_t j = j0 + r, c = 16 * t, p = (w.per_tensor ? 0 : j) * w.groups + c / gs;
+        const __m512 scale = _mm512_set1_ps(w.scales[p]), zero = _mm512_set1_ps(w.zeros ? w.zeros[p] : w.zero);
+        const uint8_t* codes = w.codes + j * w.row_bytes + c * B / 8;
+        const __m512 q = m == __mmask16(0xFFFF) ? dec.decode<B>(load_chunk<B>(codes, end))
+                                                : dec.decode<B>(load_chunk_tail<B>(codes, k - c));
+        return _mm512_maskz_mul_ps(m, _mm512_sub_ps(q, zero), scale);
+      },
+      nrows, k, col0, tile);
+}
+}  // namespace
+
+void gemm_lanes_pack_codes_avx512(const PackedCodesMatrix& w, int64_t j0, int64_t nrows, int64_t col0, float* tile) {
+  switch (w.bits) {
+    case 1: return pack_code_columns<1>(w, j0, nrows, col0, tile);
+    case 2: return pack_code_columns<2>(w, j0, nrows, col0, tile);
+    case 3: return pack_code_columns<3>(w, j0, nrows, col0, tile);
+    case 4: return pack_code_columns<4>(w, j0, nrows, col0, tile);
+    case 5: return pack_code_columns<5>(w, j0, nrows, col0, tile);
+    case 6: return pack_code_columns<6>(w, j0, nrows, col0, tile);
+    case 7: return pack_code_columns<7>(w, j0, nrows, col0, tile);
+    default: return pack_code_columns<8>(w, j0, nrows, col0, tile);
+  }
 }
 
 void gemm_lanes_tile_avx512(const float* block, int64_t rows, const float* tile, int64_t cols, int64_t chunks,

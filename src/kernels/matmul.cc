@@ -40,7 +40,7 @@ void matmul(const float* x, int64_t m, const DenseMatrix& w, const float* bias, 
 void matmul_packed(const float* x, int64_t m, const PackedCodesMatrix& w, const float* bias, float* y) {
   check_packed_matrix(w);  // here, not in a worker thread
   if (m >= 1 && m <= kGemvMaxRows && gemv_packed_supported(w)) return gemv_packed(x, m, w, bias, y);
-  matmul_rows(x, m, w.rows, w.cols, nullptr, [&](int64_t j, float* out) { packed_dequantize_row(w, j, out); }, bias, y);
+  gemm_nt_f32_codes(x, w.cols, m, w, bias, y, w.rows);
 }
 
 void matmul_reference(const float* x, int64_t m, const DenseMatrix& w, const float* bias, float* y) {
