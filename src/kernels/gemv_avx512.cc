@@ -9,6 +9,7 @@
 // (code - zero) * scale) and shared between the m input rows, never stored.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "kernels/gemv.h"
@@ -146,9 +147,20 @@ void dense_dispatch_m(const float* x, int64_t m, const DenseMatrix& w, int64_t j
 // vpunpcklbw, vpmovzxbd: one more zmm shuffle per chunk) on the Intel VM above, bench_kernels
 // BM_packed_host/4/1/6144/1536/128 (in cache), 1 thread 9.4-10.1 -> 14.3-15.2 GiB/s, 2 threads
 // 19.0-19.6 -> 28.3-29.3.
-template <int B, int M, int R>
+//
+// At B = 8 with every zero point of the rows a small integer (kBiased8, see zeros_are_small_integers)
+// a chunk's codes become floats without a conversion: the 16 bytes broadcast from memory to each
+// 128-bit quarter (a load, no shuffle uop) and one merge-masked vpshufb put code l in the low byte of
+// lane l over the bits 0x4B000000, which read as the float 2^23 + code. (2^23 + code) - (2^23 + zero)
+// is exactly code - zero, as float(code) - zero is: both are integers below 2^24, so neither
+// subtraction rounds (and both give +0 when code == zero). That leaves a shuffle, the subtraction,
+// the multiplication and the FMA per 16 weights and row where vpmovzxbd + vcvtdq2ps took two.
+template <int B, int M, int R, bool kBiased8 = false>
 void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j,
                  int64_t step, float* y) {
+  static_assert(!kBiased8 || B == 8, "the biased decode is for 8-bit codes");
+  const __m512i exponent_2p23 = _mm512_set1_epi32(0x4B000000);  // the float 2^23, low mantissa bits free
+  constexpr __mmask64 kLowByteOfEachLane = 0x1111111111111111ull;
   const int64_t k = w.cols, gs = w.group_size;
   const uint8_t* const end = w.codes + w.rows * w.row_bytes;
   __m512 acc[M][R];
@@ -174,6 +186,7 @@ void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const C
     for (int r = 0; r < R; ++r) {
       scale[r] = _mm512_set1_ps(w.scales[prow[r] + g]);
       zero[r] = _mm512_set1_ps(w.zeros ? w.zeros[prow[r] + g] : w.zero);
+      if constexpr (kBiased8) zero[r] = _mm512_add_ps(zero[r], _mm512_set1_ps(8388608.0f));  // exact: 2^23 + zero
       if constexpr (kTable) table[r] = _mm512_mul_ps(_mm512_sub_ps(codes_mod, zero[r]), scale[r]);
     }
     const int64_t c1 = (g + 1) * gs < k ? (g + 1) * gs : k;
@@ -185,8 +198,16 @@ void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const C
       __m512 wv[R];
       for (int r = 0; r < R; ++r) {
         const uint8_t* p = row[r] + c * B / 8;
-        if constexpr (kTable) wv[r] = _mm512_permutexvar_ps(dec.indices<B>(p, end), table[r]);
-        else wv[r] = _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk<B>(p, end)), zero[r]), scale[r]);
+        if constexpr (kTable) {
+          wv[r] = _mm512_permutexvar_ps(dec.indices<B>(p, end), table[r]);
+        } else if constexpr (kBiased8) {
+          const __m512i bytes = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+          const __m512 biased =
+              _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(exponent_2p23, kLowByteOfEachLane, bytes, dec.shuffle));
+          wv[r] = _mm512_mul_ps(_mm512_sub_ps(biased, zero[r]), scale[r]);
+        } else {
+          wv[r] = _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk<B>(p, end)), zero[r]), scale[r]);
+        }
       }
       for (int i = 0; i < M; ++i) {
         const __m512 xv = _mm512_loadu_ps(x + i * xs + c);
@@ -196,10 +217,11 @@ void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const C
     if (c < c1) {  // only at the end of the row: group sizes are multiples of 16 or the whole row
       const __mmask16 m = tail_mask(c1 - c);
       __m512 wv[R];
-      for (int r = 0; r < R; ++r)
-        wv[r] = _mm512_maskz_mov_ps(
-            m, _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk_tail<B>(row[r] + c * B / 8, c1 - c)), zero[r]),
-                             scale[r]));
+      for (int r = 0; r < R; ++r) {
+        __m512 q = dec.decode<B>(load_chunk_tail<B>(row[r] + c * B / 8, c1 - c));
+        if constexpr (kBiased8) q = _mm512_add_ps(q, _mm512_set1_ps(8388608.0f));  // exact, as zero[r]
+        wv[r] = _mm512_maskz_mov_ps(m, _mm512_mul_ps(_mm512_sub_ps(q, zero[r]), scale[r]));
+      }
       if constexpr (B == 4)  // natural lanes -> kPacked4LaneCode order; x is zero-padded there
         for (int r = 0; r < R; ++r) wv[r] = _mm512_permutexvar_ps(dec.lane_code, wv[r]);
       for (int i = 0; i < M; ++i) {
@@ -217,14 +239,33 @@ void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const C
 }
 
 // As dense_range.
-template <int B, int M>
-void packed_range(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
+template <int B, int M, bool kBiased8>
+void packed_range_as(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
   const CodeDecoder dec(B);
   const int64_t xs = B == 4 ? (w.cols + 15) / 16 * 16 : w.cols;  // see kPacked4LaneCode
   constexpr int R = rows_at_once(M);
   const int64_t span = (j1 - j0) / R;
-  for (int64_t j = j0; j < j0 + span; ++j) packed_rows<B, M, R>(x, xs, w, dec, j, span, y);
-  for (int64_t j = j0 + R * span; j < j1; ++j) packed_rows<B, M, 1>(x, xs, w, dec, j, 1, y);
+  for (int64_t j = j0; j < j0 + span; ++j) packed_rows<B, M, R, kBiased8>(x, xs, w, dec, j, span, y);
+  for (int64_t j = j0 + R * span; j < j1; ++j) packed_rows<B, M, 1, kBiased8>(x, xs, w, dec, j, 1, y);
+}
+
+// Whether every zero point of rows [j0, j1) is an integer of magnitude below 2^22, so that 2^23 + zero
+// is exact (packed_rows' kBiased8). Zero points outside that (a calibrated fractional zero) keep the
+// converting decode. One read of the rows' zero points: a float per group of 16 or more codes.
+bool zeros_are_small_integers(const PackedCodesMatrix& w, int64_t j0, int64_t j1) {
+  auto ok = [](float z) { return std::fabs(z) < 4194304.0f && z == std::trunc(z); };
+  if (!w.zeros) return ok(w.zero);
+  const int64_t p0 = w.per_tensor ? 0 : j0 * w.groups, p1 = w.per_tensor ? w.groups : j1 * w.groups;
+  for (int64_t p = p0; p < p1; ++p)
+    if (!ok(w.zeros[p])) return false;
+  return true;
+}
+
+template <int B, int M>
+void packed_range(const float* x, const PackedCodesMatrix& w, int64_t j0, int64_t j1, float* y) {
+  if constexpr (B == 8)
+    if (zeros_are_small_integers(w, j0, j1)) return packed_range_as<B, M, true>(x, w, j0, j1, y);
+  packed_range_as<B, M, false>(x, w, j0, j1, y);
 }
 
 template <int B>

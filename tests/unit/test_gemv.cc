@@ -6,6 +6,7 @@
 // dot_f32_scalar(x row, row dequantized by the formula of packed_matrix.h written out here).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -97,6 +98,52 @@ TEST_F(Gemv, PackedMatmulBitIdenticalToReferenceOnEveryIsaAndThreadCount) {
           }
     }
   }
+}
+
+// 8-bit codes take a conversion-free decode when every zero point of a thread's rows is an integer
+// below 2^22 in magnitude (gemv_avx512.cc, kBiased8), and the converting one otherwise: both must give
+// the formula's bits. Zero points: integers incl. negative ones, -0 and one equal to the codes (signed
+// zeros), one fractional or one huge zero in a single row (that thread's rows fall back), symmetric.
+TEST_F(Gemv, EightBitCodesExactForEveryKindOfZeroPoint) {
+  const std::vector<float> xs = test::normal_floats(1 + 4 * 300, 17);
+  const float* x = xs.data() + 1;
+  const int64_t n = 23, k = 172;
+  struct Case {
+    const char* what;
+    bool symmetric;
+    float special;  // put in row 20's first group (0: none)
+  };
+  for (const Case& cs : {Case{"integer zeros", false, 0.0f}, Case{"one fractional zero", false, 127.5f},
+                         Case{"one odd zero beyond 2^23", false, 9999999.0f}, Case{"symmetric", true, 0.0f}})
+    for (int64_t gs : {k, int64_t(64)}) {
+      RandomPacked p(8, n, k, gs, false, cs.symmetric, uint64_t(gs + 5));
+      if (!cs.symmetric) {
+        float* z = p.zeros_buf.data() + 1;
+        z[1 * p.w.groups] = -3.0f;
+        z[2 * p.w.groups] = -0.0f;
+        z[3 * p.w.groups] = 300.0f;
+        if (cs.special != 0.0f) z[20 * p.w.groups] = cs.special;
+        for (int64_t c = 0; c < std::min<int64_t>(gs, k); ++c)  // row 4: code == zero in its first group
+          p.codes[size_t(4 * k + c)] = uint32_t(z[4 * p.w.groups]);
+        for (int64_t c = 0; c < std::min<int64_t>(gs, k); ++c) p.codes_buf[size_t(1 + 4 * p.w.row_bytes + c)] =
+            uint8_t(z[4 * p.w.groups]);
+      }
+      std::vector<std::vector<float>> rows;
+      for (int64_t j = 0; j < n; ++j) rows.push_back(p.reference_row(j));
+      for (Isa isa : supported_isas()) {
+        set_isa(isa);
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          for (int64_t m = 1; m <= 4; ++m) {
+            std::vector<float> y(size_t(m * n));
+            matmul_packed(x, m, p.w, nullptr, y.data());
+            expect_products(y, x, m, n, k, rows, nullptr,
+                            std::string(isa_name(isa)) + " " + cs.what + " g" + std::to_string(gs) + " m" +
+                                std::to_string(m) + " t" + std::to_string(threads));
+          }
+        }
+      }
+    }
 }
 
 TEST_F(Gemv, DenseDecodeBitIdenticalToReference) {
