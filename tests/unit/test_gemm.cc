@@ -205,14 +205,14 @@ TEST_F(Gemm, LaneKernelsAtEveryPassLengthForEveryRowSource) {
         std::vector<uint16_t> b16(b.size());  // b's values rounded to bf16 / f16, for the 16-bit sources
         std::vector<float> wide(b.size());
         // packed codes: random bytes, scales and zero points; groups of 32 (4 bits, a ragged last group),
-        // 48 (3 bits) or one per row (8 bits)
-        const int code_bits[3] = {4, 3, 8};
-        const int64_t group_sizes[3] = {32, 48, s.k};
+        // 48 (3 bits) or one per row (8 bits; and 4 bits with one scale and zero point for the matrix)
+        const int code_bits[4] = {4, 3, 8, 4};
+        const int64_t group_sizes[4] = {32, 48, s.k, s.k};
         std::vector<uint8_t> code_bytes;
         std::vector<float> scales, zeros;
         PackedCodesMatrix codes;
-        // source 0: f32 rows; 1: load_row (with a bias); 2: bf16 rows; 3: f16 rows; 4-6: packed codes
-        for (int source = 0; source < 7; ++source) {
+        // source 0: f32 rows; 1: load_row (with a bias); 2: bf16 rows; 3: f16 rows; 4-7: packed codes
+        for (int source = 0; source < 8; ++source) {
           detail::GemmRowSource src;
           src.ld = ldb;
           if (source == 0) src.f32 = b.data();
@@ -236,6 +236,7 @@ TEST_F(Gemm, LaneKernelsAtEveryPassLengthForEveryRowSource) {
             zeros.resize(scales.size());
             for (auto& z : zeros) z = float(gen() % (1u << codes.bits)) + 0.25f;
             codes.codes = code_bytes.data(), codes.scales = scales.data(), codes.zeros = zeros.data();
+            if (source == 7) codes.per_tensor = true, codes.zeros = nullptr, codes.zero = 7.5f;
             src.codes = &codes;
             for (int64_t j = 0; j < s.n; ++j) packed_dequantize_row_scalar(codes, j, wide.data() + j * ldb);
           }
