@@ -155,12 +155,21 @@ void dense_dispatch_m(const float* x, int64_t m, const DenseMatrix& w, int64_t j
 // is exactly code - zero, as float(code) - zero is: both are integers below 2^24, so neither
 // subtraction rounds (and both give +0 when code == zero). That leaves a shuffle, the subtraction,
 // the multiplication and the FMA per 16 weights and row where vpmovzxbd + vcvtdq2ps took two.
+constexpr float kTwoPow23 = 8388608.0f;
+
+// 16 bytes of 8-bit codes as the floats 2^23 + code (see above). dec: CodeDecoder(8), whose shuffle
+// puts byte l in the low byte of lane l.
+__m512 biased_codes8(__m128i bytes, const CodeDecoder& dec) {
+  constexpr __mmask64 kLowByteOfEachLane = 0x1111111111111111ull;
+  const __m512i high_bits = _mm512_castps_si512(_mm512_set1_ps(kTwoPow23));  // 0x4B000000: mantissa free
+  return _mm512_castsi512_ps(
+      _mm512_mask_shuffle_epi8(high_bits, kLowByteOfEachLane, _mm512_broadcast_i32x4(bytes), dec.shuffle));
+}
+
 template <int B, int M, int R, bool kBiased8 = false>
 void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const CodeDecoder& dec, int64_t j,
                  int64_t step, float* y) {
   static_assert(!kBiased8 || B == 8, "the biased decode is for 8-bit codes");
-  const __m512i exponent_2p23 = _mm512_set1_epi32(0x4B000000);  // the float 2^23, low mantissa bits free
-  constexpr __mmask64 kLowByteOfEachLane = 0x1111111111111111ull;
   const int64_t k = w.cols, gs = w.group_size;
   const uint8_t* const end = w.codes + w.rows * w.row_bytes;
   __m512 acc[M][R];
@@ -186,7 +195,7 @@ void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const C
     for (int r = 0; r < R; ++r) {
       scale[r] = _mm512_set1_ps(w.scales[prow[r] + g]);
       zero[r] = _mm512_set1_ps(w.zeros ? w.zeros[prow[r] + g] : w.zero);
-      if constexpr (kBiased8) zero[r] = _mm512_add_ps(zero[r], _mm512_set1_ps(8388608.0f));  // exact: 2^23 + zero
+      if constexpr (kBiased8) zero[r] = _mm512_add_ps(zero[r], _mm512_set1_ps(kTwoPow23));  // exact: 2^23 + zero
       if constexpr (kTable) table[r] = _mm512_mul_ps(_mm512_sub_ps(codes_mod, zero[r]), scale[r]);
     }
     const int64_t c1 = (g + 1) * gs < k ? (g + 1) * gs : k;
@@ -201,9 +210,7 @@ void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const C
         if constexpr (kTable) {
           wv[r] = _mm512_permutexvar_ps(dec.indices<B>(p, end), table[r]);
         } else if constexpr (kBiased8) {
-          const __m512i bytes = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-          const __m512 biased =
-              _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(exponent_2p23, kLowByteOfEachLane, bytes, dec.shuffle));
+          const __m512 biased = biased_codes8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), dec);
           wv[r] = _mm512_mul_ps(_mm512_sub_ps(biased, zero[r]), scale[r]);
         } else {
           wv[r] = _mm512_mul_ps(_mm512_sub_ps(dec.decode<B>(load_chunk<B>(p, end)), zero[r]), scale[r]);
@@ -218,8 +225,8 @@ void packed_rows(const float* x, int64_t xs, const PackedCodesMatrix& w, const C
       const __mmask16 m = tail_mask(c1 - c);
       __m512 wv[R];
       for (int r = 0; r < R; ++r) {
-        __m512 q = dec.decode<B>(load_chunk_tail<B>(row[r] + c * B / 8, c1 - c));
-        if constexpr (kBiased8) q = _mm512_add_ps(q, _mm512_set1_ps(8388608.0f));  // exact, as zero[r]
+        const __m128i bytes = load_chunk_tail<B>(row[r] + c * B / 8, c1 - c);
+        const __m512 q = kBiased8 ? biased_codes8(bytes, dec) : dec.decode<B>(bytes);
         wv[r] = _mm512_maskz_mov_ps(m, _mm512_mul_ps(_mm512_sub_ps(q, zero[r]), scale[r]));
       }
       if constexpr (B == 4)  // natural lanes -> kPacked4LaneCode order; x is zero-padded there

@@ -123,10 +123,10 @@ TEST_F(Gemv, EightBitCodesExactForEveryKindOfZeroPoint) {
         z[2 * p.w.groups] = -0.0f;
         z[3 * p.w.groups] = 300.0f;
         if (cs.special != 0.0f) z[20 * p.w.groups] = cs.special;
-        for (int64_t c = 0; c < std::min<int64_t>(gs, k); ++c)  // row 4: code == zero in its first group
+        for (int64_t c = 0; c < std::min<int64_t>(gs, k); ++c) {  // row 4: code == zero in its first group
           p.codes[size_t(4 * k + c)] = uint32_t(z[4 * p.w.groups]);
-        for (int64_t c = 0; c < std::min<int64_t>(gs, k); ++c) p.codes_buf[size_t(1 + 4 * p.w.row_bytes + c)] =
-            uint8_t(z[4 * p.w.groups]);
+          p.codes_buf[size_t(1 + 4 * p.w.row_bytes + c)] = uint8_t(z[4 * p.w.groups]);
+        }
       }
       std::vector<std::vector<float>> rows;
       for (int64_t j = 0; j < n; ++j) rows.push_back(p.reference_row(j));
