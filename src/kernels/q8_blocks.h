@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_pages.h"
 #include "kernels/packed_matrix.h"
 
 namespace quantscope {
@@ -37,7 +38,7 @@ struct Q8TiledWeights {
   int64_t blocks = 0;     // ceil(cols / 32)
   int64_t row_tiles = 0;  // ceil(rows / 16); padded rows have code 0, scale 0, zero 0
   bool nibbles = false;   // bits <= 4: two codes per byte
-  std::vector<uint8_t> codes;   // [row_tiles][blocks][vectors per block: 4 (nibbles) or 8][64]
+  LargeVector<uint8_t> codes;   // streamed per token (core/large_pages.h); [row_tiles][blocks][vectors per block: 4 (nibbles) or 8][64]
   // Scales [row_tiles][blocks][16]: as fp16 when every one is exactly an fp16 value (GGUF's, and every
   // target that holds scales in fp16), else fp32; exactly one of the two is filled.
   std::vector<uint16_t> scales_f16;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_pages.h"
 #include "model/model.h"
 
 namespace quantscope {
@@ -42,7 +43,7 @@ class KVCache {
   }
   int64_t capacity_;
   int kv_heads_, head_dim_;
-  std::vector<float> k_, v_;
+  LargeVector<float> k_, v_;  // read whole every decode step: core/large_pages.h
 };
 
 class Forward {

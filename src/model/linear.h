@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/large_pages.h"
 #include "kernels/matmul.h"
 
 namespace quantscope {
@@ -64,7 +65,7 @@ class PackedLinear final : public Linear {
 
  private:
   struct Arrays {
-    std::vector<uint8_t> codes;
+    LargeVector<uint8_t> codes;  // streamed per token: core/large_pages.h
     std::vector<float> scales, zeros;
   };
   PackedCodesMatrix layout_;

@@ -181,7 +181,7 @@ void save_quantized_model(const Model& model, const std::string& dir, const nloh
   auto add_quantized = [&](const std::string& name, const QuantizedLinear& ql) {
     const QuantizedWeight& w = ql.weight();
     out.push_back(owned_tensor(name + ".qcodes", DType::U8, {w.rows, packed_row_bytes(w.cols, w.spec.bits)},
-                               std::vector<uint8_t>(w.packed)));
+                               std::vector<uint8_t>(w.packed.begin(), w.packed.end())));
     out.push_back(owned_tensor(name + ".qscales", w.spec.scale_dtype, {w.scale_rows, w.groups},
                                scales_bytes(w.scales, w.spec.scale_dtype)));
     if (!w.spec.symmetric) {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/large_pages.h"
 #include "core/dtype.h"
 #include "kernels/packed_matrix.h"
 #include "numerics/float_formats.h"  // round_to_dtype: scales rounded to their storage dtype
@@ -95,7 +96,7 @@ struct QuantizedWeight {
   int64_t group_size = 0;  // columns per group (cols for tensor/channel)
   int64_t groups = 0;      // groups per row
   int64_t scale_rows = 0;  // 1 for per-tensor, rows otherwise
-  std::vector<uint8_t> packed;  // [rows, packed_row_bytes(cols, bits)]
+  LargeVector<uint8_t> packed;  // [rows, packed_row_bytes(cols, bits)]; streamed per token: core/large_pages.h
   std::vector<float> scales;    // [scale_rows, groups], values exactly representable in spec.scale_dtype
   std::vector<float> zeros;     // [scale_rows, groups]; asymmetric only (integers)
 

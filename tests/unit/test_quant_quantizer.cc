@@ -188,7 +188,7 @@ TEST(QuantPacking, SetCodeWritesThePackedLayoutInPlace) {
           codes[size_t(r * 13 + c)] = v;
           q.set_code(r, c, v);
         }
-    EXPECT_EQ(q.packed, pack_codes(codes, 3, 13, bits)) << bits;
+    EXPECT_EQ(std::vector<uint8_t>(q.packed.begin(), q.packed.end()), pack_codes(codes, 3, 13, bits)) << bits;
     EXPECT_EQ(q.unpacked_codes(), codes) << bits;
     for (int64_t c = 0; c < 13; ++c) EXPECT_EQ(q.code(1, c), codes[size_t(13 + c)]) << bits;
   }
