@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <iterator>
 #include <map>
 #include <mutex>
 
@@ -17,7 +16,9 @@ size_t page_size() {
   return page;
 }
 
-size_t whole_pages(size_t bytes) { return (bytes + page_size() - 1) / page_size() * page_size(); }
+uintptr_t round_down(uintptr_t x, size_t to) { return x / to * to; }
+uintptr_t round_up(uintptr_t x, size_t to) { return round_down(x + to - 1, to); }
+size_t whole_pages(size_t bytes) { return round_up(bytes, page_size()); }
 
 // `bytes` (whole pages) mapped from a 2 MiB boundary and advised for huge pages.
 void* map_aligned(size_t bytes) {
@@ -26,7 +27,7 @@ void* map_aligned(size_t bytes) {
   void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   const uintptr_t begin = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (begin + kLargePageBytes - 1) & ~uintptr_t(kLargePageBytes - 1);
+  const uintptr_t aligned = round_up(begin, kLargePageBytes);
   if (aligned > begin) ::munmap(raw, aligned - begin);
   if (begin + span > aligned + bytes) ::munmap(reinterpret_cast<void*>(aligned + bytes), begin + span - (aligned + bytes));
   // Advice only: a kernel without transparent huge pages (or with them off) keeps 4 KiB pages.
@@ -45,7 +46,7 @@ static_assert(kLargePoolMinBytes < kLargePoolMaxBytes && kLargePoolMaxBytes % kL
 class SlabPool {
  public:
   void* allocate(size_t bytes) {
-    bytes = (bytes + 63) / 64 * 64;
+    bytes = round_up(bytes, 64);
     std::lock_guard<std::mutex> lock(mutex_);
     if (!current_ || current_->second.used + bytes > kSlabBytes) {
       const uintptr_t base = reinterpret_cast<uintptr_t>(map_aligned(kSlabBytes));
@@ -68,7 +69,7 @@ class SlabPool {
       slabs_.erase(it);
       return;
     }
-    const uintptr_t first = (a + page_size() - 1) / page_size() * page_size(), last = (a + bytes) / page_size() * page_size();
+    const uintptr_t first = round_up(a, page_size()), last = round_down(a + bytes, page_size());  // whole pages only
     if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   }
 

@@ -5,6 +5,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/large_pages.h"
 #include "core/parallel.h"
 #include "formats/ggml_blocks.h"
 
@@ -25,7 +26,7 @@ std::unique_ptr<PackedLinear> gguf_packed_linear(const GgufTensor& t) {
   layout.groups = blocks;
   layout.row_bytes = q8 ? cols : cols / 2;
   layout.zero = q8 ? 128.0f : 8.0f;
-  std::vector<uint8_t> codes(size_t(rows * layout.row_bytes));
+  LargeVector<uint8_t> codes(size_t(rows * layout.row_bytes));
   std::vector<float> scales(size_t(rows * blocks));
   const uint64_t in_row = ggml_row_size(t.type, cols);
   parallel_for(0, rows, [&](int64_t r) {

@@ -10,11 +10,10 @@ uint64_t DenseLinear::weight_bytes() const {
 
 std::string DenseLinear::describe() const { return std::string(dtype_name(w_.dtype)); }
 
-PackedLinear::PackedLinear(PackedCodesMatrix layout, std::vector<uint8_t> codes, std::vector<float> scales,
+PackedLinear::PackedLinear(PackedCodesMatrix layout, LargeVector<uint8_t> codes, std::vector<float> scales,
                            std::vector<float> zeros, std::string description)
     : layout_(layout),
-      arrays_(std::make_shared<const Arrays>(
-          Arrays{LargeVector<uint8_t>(codes.begin(), codes.end()), std::move(scales), std::move(zeros)})),
+      arrays_(std::make_shared<const Arrays>(Arrays{std::move(codes), std::move(scales), std::move(zeros)})),
       description_(std::move(description)) {
   const int64_t np = (layout_.per_tensor ? 1 : layout_.rows) * layout_.groups;
   if (int64_t(arrays_->codes.size()) != layout_.rows * layout_.row_bytes || int64_t(arrays_->scales.size()) != np ||

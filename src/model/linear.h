@@ -51,7 +51,7 @@ class DenseLinear final : public Linear {
 class PackedLinear final : public Linear {
  public:
   // layout: every field but the pointers; codes [rows, row_bytes], scales/zeros as the layout says.
-  PackedLinear(PackedCodesMatrix layout, std::vector<uint8_t> codes, std::vector<float> scales,
+  PackedLinear(PackedCodesMatrix layout, LargeVector<uint8_t> codes, std::vector<float> scales,
                std::vector<float> zeros, std::string description);
   int64_t in_features() const override { return layout_.cols; }
   int64_t out_features() const override { return layout_.rows; }

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/large_pages.h"
 #include "core/dtype.h"
+#include "core/large_pages.h"
 #include "kernels/packed_matrix.h"
 #include "numerics/float_formats.h"  // round_to_dtype: scales rounded to their storage dtype
 #include "numerics/rounding.h"
