@@ -153,6 +153,32 @@ void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, i
     const bool loader = !b.f32 && !b.half && !b.codes;
     if (loader && loaded.size() < size_t(16 * k)) loaded.resize(size_t(16 * k));
     int64_t packed = -1;  // the tile held
+    // While the last block of a tile runs, the rows of b of the next tile (when this thread's range
+    // goes on to it) are fetched into L2, spread over the kernel's calls: packing then reads them from
+    // L2 instead of DRAM, and they stream in while the FMAs run rather than between them. Fetched any
+    // earlier, the packed rows of a streaming through L2 in the blocks between evict them again.
+    // bench (bf16 synthetic openPangu-1B, -p 512, 2 threads), cycles packing tiles of k = 1536 per
+    // cycle running them: 0.121-0.131 -> 0.084-0.101.
+    const auto next_tile_rows = [&](int64_t t, int64_t t1) {
+      detail::LanePrefetch ahead;
+      const int64_t p = t / nblocks + 1;
+      if (t % nblocks != nblocks - 1 || p * nblocks >= t1 || loader) return ahead;
+      const int64_t j0 = p * kLaneTileCols, rows = std::min(kLaneTileCols, n - j0);
+      int64_t row_bytes, stride;
+      if (b.codes) {
+        ahead.begin = reinterpret_cast<const char*>(b.codes->codes + j0 * b.codes->row_bytes);
+        row_bytes = stride = b.codes->row_bytes;
+      } else if (b.half) {
+        ahead.begin = reinterpret_cast<const char*>(b.half + j0 * b.ld);
+        row_bytes = 2 * k, stride = 2 * b.ld;
+      } else {
+        ahead.begin = reinterpret_cast<const char*>(b.f32 + j0 * b.ld);
+        row_bytes = 4 * k, stride = 4 * b.ld;
+      }
+      // Rows with gaps between them are left to the hardware prefetchers.
+      ahead.bytes = stride == row_bytes ? rows * row_bytes : 0;
+      return ahead;
+    };
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t p = t / nblocks, blk = t % nblocks;
       const int64_t j0 = p * kLaneTileCols, nj = std::min(kLaneTileCols, n - j0);
@@ -184,7 +210,8 @@ void detail::gemm_lanes_f32(const float* a, int64_t lda, int64_t m, int64_t n, i
         packed = p;
       }
       float* cb = c + i0 * ldc + j0;
-      detail::gemm_lanes_tile_avx512(packed_a + blk * block_floats, ni, tile, nj, chunks, steps, scratch, cb, ldc);
+      detail::gemm_lanes_tile_avx512(packed_a + blk * block_floats, ni, tile, nj, chunks, steps, scratch, cb, ldc,
+                                     next_tile_rows(t, t1));
       if (bias)
         for (int64_t i = 0; i < ni; ++i)
           for (int64_t j = 0; j < nj; ++j) cb[i * ldc + j] += bias[j0 + j];

@@ -51,11 +51,18 @@ void gemm_lanes_pack_b16_avx512(const uint16_t* const* rows, bool bf16, int64_t 
 // packed_dequantize_row does. Needs every chunk of 16 columns inside one group (one group per row, or
 // a group size that is a multiple of 16).
 void gemm_lanes_pack_codes_avx512(const PackedCodesMatrix& w, int64_t j0, int64_t nrows, int64_t col0, float* tile);
+// Memory to bring into L2 while a tile runs (the rows of b the next tile will be packed from): the
+// bytes [begin, begin + bytes), spread evenly over the kernel's calls so the fetches overlap the FMAs.
+struct LanePrefetch {
+  const char* begin = nullptr;
+  int64_t bytes = 0;
+};
 // c[i][j] for i < rows (<= 96) of the block and j < cols (<= 64) of the tile. steps_per_pass: chunks of
 // one lane run per kernel call (the tile's lane piece, steps x 256 bytes, stays in L1 while the
-// block's micro-blocks go by). scratch: kLaneScratchFloats, 64-byte aligned.
+// block's micro-blocks go by). scratch: kLaneScratchFloats, 64-byte aligned. ahead: see LanePrefetch
+// (a prefetch never faults, and changes no result).
 void gemm_lanes_tile_avx512(const float* block, int64_t rows, const float* tile, int64_t cols, int64_t chunks,
-                            int64_t steps_per_pass, float* scratch, float* c, int64_t ldc);
+                            int64_t steps_per_pass, float* scratch, float* c, int64_t ldc, LanePrefetch ahead = {});
 }  // namespace detail
 
 }  // namespace quantscope

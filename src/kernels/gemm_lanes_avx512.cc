@@ -228,8 +228,11 @@ void gemm_lanes_pack_codes_avx512(const PackedCodesMatrix& w, int64_t j0, int64_
 }
 
 void gemm_lanes_tile_avx512(const float* block, int64_t rows, const float* tile, int64_t cols, int64_t chunks,
-                            int64_t steps_per_pass, float* scratch, float* c, int64_t ldc) {
+                            int64_t steps_per_pass, float* scratch, float* c, int64_t ldc, LanePrefetch ahead) {
   const int64_t micros = (rows + kMr - 1) / kMr;
+  const int64_t calls = 16 * ((chunks + steps_per_pass - 1) / steps_per_pass) * micros;
+  const int64_t lines = (ahead.bytes + 63) / 64, lines_per_call = (lines + calls - 1) / calls;
+  int64_t fetched = 0;  // lines of `ahead` prefetched so far
   for (int n = 0; n < 16; ++n) {
     const int l = kLaneOrder[n];
     for (int64_t t0 = 0; t0 < chunks; t0 += steps_per_pass) {
@@ -237,6 +240,8 @@ void gemm_lanes_tile_avx512(const float* block, int64_t rows, const float* tile,
       const bool first = t0 == 0, last = t0 + steps == chunks;
       const float* b = tile + (l * chunks + t0) * kLaneTileCols;  // in L1 for the whole loop below
       for (int64_t q = 0; q < micros; ++q) {
+        for (int64_t e = fetched + lines_per_call < lines ? fetched + lines_per_call : lines; fetched < e; ++fetched)
+          _mm_prefetch(ahead.begin + 64 * fetched, _MM_HINT_T1);
         const int r = int(rows - q * kMr < kMr ? rows - q * kMr : kMr);
         run_lane(block + (l * kLaneBlockMicro * chunks + kLaneBlockMicro * t0 + q * steps) * kMr, b, steps, first, last, n,
                  scratch + q * kLaneSlots * kAccFloats, c + q * kMr * ldc, ldc, r, int(cols));
