@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels/exp.h"
+#include "kernels/ops.h"
 
 namespace quantscope::detail {
 
@@ -57,6 +58,18 @@ float exp_shift_sum_avx512(const float* x, float shift, float* y, int64_t n) {
   __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
   __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
   return _mm_cvtss_f32(s1);
+}
+
+// swiglu_scalar's operations lane by lane: (g / (1 + exp(-g))) * up (vdivps rounds as the scalar divide).
+void swiglu_avx512(float* gate, const float* up, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f), sign = _mm512_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512 e = exp16(_mm512_xor_ps(g, sign));  // exp(-g): negation is exact
+    const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
+  }
 }
 
 }  // namespace quantscope::detail

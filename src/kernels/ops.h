@@ -15,8 +15,14 @@ void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* 
 // cos_sin: [d/2] pairs (cos, sin) precomputed for this position (see RopeTable).
 void rope_rotate(float* v, int64_t head_dim, const float* cos_sin, bool interleaved);
 
-// gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
+// gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)), computed as (g / (1 + exp_f32(-g))) * up[i]
+// (kernels/exp.h: the same bits on every ISA, within 2 ulp of exp), on the active ISA.
 void swiglu(float* gate, const float* up, int64_t n);
+void swiglu_scalar(float* gate, const float* up, int64_t n);  // the reference the SIMD versions match
+namespace detail {
+void swiglu_avx2(float* gate, const float* up, int64_t n);
+void swiglu_avx512(float* gate, const float* up, int64_t n);
+}  // namespace detail
 
 // In-place softmax of x[0..n): max-subtracted, sequential sum.
 void softmax(float* x, int64_t n);

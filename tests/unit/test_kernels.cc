@@ -13,6 +13,7 @@
 #include "kernels/exp.h"
 #include "kernels/isa.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "kernels/vec.h"
 
 namespace quantscope {
@@ -105,6 +106,33 @@ TEST_F(ForEachIsa, ExpMatchesScalarBitsAndIsWithinTwoUlp) {
     }
   }
   (void)ref_sum;
+}
+
+// SwiGLU on every ISA gives swiglu_scalar's bits (odd lengths, tails, gates that overflow exp(-g) or
+// underflow it), and the reference is SiLU(g) * up within the error its exp (2 ulp) allows.
+TEST_F(ForEachIsa, SwigluMatchesScalarBitsAndSiluTimesUp) {
+  std::vector<float> gate = random_vector(300, 11, 12.0f), up = random_vector(300, 12, 3.0f);
+  const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 87.4f, -87.4f, 88.8f, -88.8f, -200.0f, 200.0f, 1e-30f, -1e-30f};
+  for (size_t i = 0; i < std::size(specials); ++i) gate[20 * i + 3] = specials[i];
+  std::vector<float> ref = gate;
+  swiglu_scalar(ref.data(), up.data(), int64_t(ref.size()));
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double g = gate[i], want = g / (1.0 + std::exp(-g)) * double(up[i]);
+    // exp within 2 ulp moves 1 + exp(-g) by at most 2 ulp of itself; three more roundings (+, /, *).
+    // Below g = -88.72 exp(-g) is inf and the result -0, where SiLU is below 88.8 e^-88.72 ~ 3e-37.
+    EXPECT_NEAR(double(ref[i]), want, std::fabs(want) * 6e-7 + 1e-35) << "g=" << g << " up=" << up[i];
+  }
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int64_t n : {1, 7, 8, 9, 15, 16, 17, 33, 300}) {
+      for (int64_t off : {0, 1}) {
+        std::vector<float> got = gate, want = gate;
+        swiglu(got.data() + off, up.data() + off, n - off);
+        swiglu_scalar(want.data() + off, up.data() + off, n - off);
+        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4)) << isa_name(isa) << " n=" << n << " off=" << off;
+      }
+    }
+  }
 }
 
 TEST_F(ForEachIsa, MatmulEqualsReferenceForEveryWeightDtype) {
