@@ -205,14 +205,15 @@ TEST_F(Gemm, LaneKernelsAtEveryPassLengthForEveryRowSource) {
         std::vector<uint16_t> b16(b.size());  // b's values rounded to bf16 / f16, for the 16-bit sources
         std::vector<float> wide(b.size());
         // packed codes: random bytes, scales and zero points; groups of 32 (4 bits, a ragged last group),
-        // 48 (3 bits) or one per row (8 bits; and 4 bits with one scale and zero point for the matrix)
-        const int code_bits[4] = {4, 3, 8, 4};
-        const int64_t group_sizes[4] = {32, 48, s.k, s.k};
+        // 48 (3 bits), 16 (2 bits) or one per row (8 bits, 1 bit; and 4 bits with one scale and zero point
+        // for the matrix)
+        const int code_bits[6] = {4, 3, 8, 4, 2, 1};
+        const int64_t group_sizes[6] = {32, 48, s.k, s.k, 16, s.k};
         std::vector<uint8_t> code_bytes;
         std::vector<float> scales, zeros;
         PackedCodesMatrix codes;
-        // source 0: f32 rows; 1: load_row (with a bias); 2: bf16 rows; 3: f16 rows; 4-7: packed codes
-        for (int source = 0; source < 8; ++source) {
+        // source 0: f32 rows; 1: load_row (with a bias); 2: bf16 rows; 3: f16 rows; 4-9: packed codes
+        for (int source = 0; source < 10; ++source) {
           detail::GemmRowSource src;
           src.ld = ldb;
           if (source == 0) src.f32 = b.data();
