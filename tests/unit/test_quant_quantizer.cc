@@ -4,8 +4,11 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "kernels/matmul.h"
 #include "model/linear.h"
 #include "quant/quantized_linear.h"
@@ -281,6 +284,33 @@ TEST(QuantLinear, FindsTheFirstNonFiniteOutputInLargeOutputs) {
       EXPECT_EQ(e->feature, 0);
     }
   }
+  reset_non_finite();
+}
+
+TEST(QuantLinear, FirstNonFiniteOutputIsTheFirstWhicheverThreadFindsOne) {
+  // 300 tokens x 512 features: 300 blocks of the scan, split over 2 threads. Inf inputs on two tokens,
+  // one in each thread's half (or both in one): the report is the earlier token for 1 and 2 threads.
+  const int64_t n = 512, k = 2, m = 300;
+  std::vector<float> w(size_t(n * k));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.125f * float(i % 7) + 0.5f;
+  QuantizedLinear ql("model.layers.0.mlp.gate_proj.weight", quantize_weight(w.data(), n, k, spec(8, Granularity::Channel, true)),
+                     {});
+  std::vector<float> x(size_t(m * k)), y(size_t(m * n));
+  const int saved = num_threads();
+  for (int threads : {1, 2})
+    for (auto [t1, t2] : {std::pair<int64_t, int64_t>{40, 250}, {160, 290}, {10, 20}, {299, 299}}) {
+      set_num_threads(threads);
+      reset_non_finite();
+      std::fill(x.begin(), x.end(), 1.0f);
+      x[size_t(t1 * k)] = std::numeric_limits<float>::infinity();
+      x[size_t(t2 * k + 1)] = -std::numeric_limits<float>::infinity();
+      ql.forward(x.data(), m, y.data());
+      const auto e = first_non_finite();
+      ASSERT_TRUE(e.has_value()) << threads << " " << t1;
+      EXPECT_EQ(e->token, t1) << threads << " threads, infs on tokens " << t1 << " and " << t2;
+      EXPECT_EQ(e->feature, 0);
+    }
+  set_num_threads(saved);
   reset_non_finite();
 }
 
