@@ -76,20 +76,21 @@ float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n) {
   return _mm_cvtss_f32(s1);
 }
 
-// swiglu_scalar's operations lane by lane: (g / (1 + exp(-g))) * up (vdivps rounds as the scalar divide).
+namespace {
+// swiglu_scalar's operations lane by lane: (g / (1 + exp(-g))) * up (vdivps rounds as the scalar
+// divide; negating g by its sign bit is exact).
+inline __m256 swiglu8(__m256 g, __m256 up) {
+  const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_xor_ps(g, _mm256_set1_ps(-0.0f)))));
+  return _mm256_mul_ps(silu, up);
+}
+}  // namespace
+
 void swiglu_avx2(float* gate, const float* up, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 g = _mm256_loadu_ps(gate + i);
-    const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_xor_ps(g, sign))));
-    _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
-  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(gate + i, swiglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
   if (i < n) {  // the tail through load_tail's zero-padded buffer
     alignas(32) float out[8];
-    const __m256 g = load_tail(gate + i, n - i);
-    const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_xor_ps(g, sign))));
-    _mm256_store_ps(out, _mm256_mul_ps(silu, load_tail(up + i, n - i)));
+    _mm256_store_ps(out, swiglu8(load_tail(gate + i, n - i), load_tail(up + i, n - i)));
     for (int64_t t = 0; t < n - i; ++t) gate[i + t] = out[t];
   }
 }
