@@ -4,6 +4,12 @@
 // VNNI tiles (kernels/q8_blocks.h). Counters: bytes_per_second is the weight bytes read per call
 // (compare with `quantscope bench --host`'s read bandwidth; the [6144, 1536] matrices fit in a large
 // last-level cache, the lm_head shape [153376, 1536] does not); items_per_second is multiply-adds x 2.
+// The decode shapes of 512 / 1024 rows fit one core's L2: the kernel's own ceiling, no memory in the
+// way. Where a kernel's L2 rate with 1 thread is no higher than its rate on the lm_head shape, decode
+// is bound by its arithmetic, not by memory. On the 2-core Xeon VM of performance.md, 1 thread: 4-bit
+// g128 codes 14.0-14.2 GiB/s in L2 vs 12.8-13.3 on the lm_head shape (54 G items/s, as bf16 in L2: 59;
+// both spend 3 port-0/5 operations per 16 multiply-adds); 8-bit per channel 23.8-24.4 and bf16 55 GiB/s
+// in L2, so those two are memory-bound once 2 threads share the bus.
 //   quantscope_bench_kernels [--benchmark_filter=REGEX] [--benchmark_min_time=0.5] [--threads=N via QUANTSCOPE_THREADS]
 #include <benchmark/benchmark.h>
 
@@ -128,6 +134,7 @@ BENCHMARK(BM_dense_bf16)
     ->Apply([](benchmark::internal::Benchmark* b) {
       decode_and_prefill(b);
       b->Args({1, kVocab, kHidden});  // the bf16 lm_head of every host recipe, decode: streams from memory
+      b->Args({1, 512, kHidden});  // 1.5 MiB: in one core's L2, the kernel's own ceiling (see the header)
     })
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
@@ -136,6 +143,7 @@ BENCHMARK(BM_packed_host)
       for (int bits : {8, 4})
         for (int64_t m : {1, 64}) b->Args({bits, m, kInter, kHidden, bits == 8 ? kHidden : 128});
       b->Args({4, 1, kVocab, kHidden, 128});  // lm_head decode: streams from memory, not cache
+      for (int bits : {8, 4}) b->Args({bits, 1, 1024, kHidden, bits == 8 ? kHidden : 128});  // 1.5 / 0.8 MiB: in L2
     })
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
