@@ -36,7 +36,9 @@ $qs bench --host -t "$threads" --json >"$work/perf/host.json"
 run() {  # label, args...
   local label=$1; shift
   echo "bench $label..." >&2
-  $qs bench "$@" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" --json >"$work/perf/$label.json"
+  # --read-probe: the read bandwidth once more right after the model's runs (this VM's moves by 10-25%
+  # within minutes), for the same-minutes ratio beside the one against the best roofline figure.
+  $qs bench "$@" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" --read-probe --json >"$work/perf/$label.json"
 }
 run bf16 "$model"
 run w8-channel "$model" --recipe "$work/perf/w8.json"

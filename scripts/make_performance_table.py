@@ -96,13 +96,16 @@ def main():
     print(f"Prefill of {first['prompt_tokens']} tokens in one call, then decode of {first['gen_tokens']} tokens one "
           f"at a time after it; median of {first['repetitions']} repetitions after a warm-up (min-max in brackets). "
           "Decode GB/s = (weights streamed per token + KV cache read per token) x tokens/s; goal 1 of the issue is "
-          ">= 85% of the read bandwidth. Prefill GFLOP/s counts 2 flops per multiply-add of every linear, lm_head "
+          ">= 85% of the read bandwidth. \"of read BW\" divides by the best read figure of the roofline above; "
+          "\"beside it\" by the read probe (the same 1 GiB array, best of 5) that the model's own `bench` process ran "
+          "right after its last run (`--read-probe`): seconds from the decode it is set against, where the roofline's "
+          "probes are minutes away. Prefill GFLOP/s counts 2 flops per multiply-add of every linear, lm_head "
           "and attention; goal 2 is >= 60% of the peak of the arithmetic used: the fp32 FMA peak, or for the "
           "llama.cpp-numerics rows (int8 dot products in the linears) the int8 dot peak.")
     print()
-    print("| model | weight MiB | streamed MiB/token | decode tok/s | decode GB/s | of read BW | prefill tok/s | "
-          "prefill GFLOP/s | of arithmetic peak | peak RSS MiB | RSS / (weights + KV) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | weight MiB | streamed MiB/token | decode tok/s | decode GB/s | of read BW | read GB/s beside it "
+          "(of it) | prefill tok/s | prefill GFLOP/s | of arithmetic peak | peak RSS MiB | RSS / (weights + KV) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     mib = 1024.0 * 1024.0
 
     def peak_share(label, gflop_s):
@@ -110,12 +113,16 @@ def main():
             return f"{100 * gflop_s / int8:.0f}% (int8)"
         return f"{100 * gflop_s / fma:.0f}% (fp32)"
 
+    def beside(r):  # the read probe the model's own bench ran right after its runs (--read-probe)
+        probe = r.get("read_probe")
+        return f"{probe['GB_s']:.2f} ({100 * r['decode_of_read_probe']:.0f}%)" if probe else "-"
+
     for label, title, r in runs:
         dec, pre = r["decode_tok_s"], r["prefill_tok_s"]
         rss_ratio = r["peak_rss_bytes"] / (r["weight_bytes"] + r["kv_cache_bytes"])
         print(f"| {title} | {r['weight_bytes'] / mib:.0f} | {r['streamed_weight_bytes_per_token'] / mib:.0f} | "
               f"{dec['median']:.2f} ({dec['min']:.2f}-{dec['max']:.2f}) | {r['decode_GB_s']:.2f} | "
-              f"{100 * r['decode_GB_s'] / read_bw:.0f}% | {pre['median']:.2f} ({pre['min']:.2f}-{pre['max']:.2f}) | "
+              f"{100 * r['decode_GB_s'] / read_bw:.0f}% | {beside(r)} | {pre['median']:.2f} ({pre['min']:.2f}-{pre['max']:.2f}) | "
               f"{r['prefill_GFLOP_s']:.1f} | {peak_share(label, r['prefill_GFLOP_s'])} | "
               f"{r['peak_rss_bytes'] / mib:.0f} | {rss_ratio:.2f} |")
     print()

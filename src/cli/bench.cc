@@ -9,9 +9,9 @@
 #include <sys/resource.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "core/build_info.h"
 #include "cli/command.h"
@@ -40,6 +40,9 @@ struct BenchOptions {
   ThroughputOptions tp;
   HostProbeOptions host_probe;
   int threads = 0;  // 0 = all hardware threads
+  // After a model's runs (and after its peak RSS is read): the read bandwidth probe once more, beside
+  // them, so decode's GB/s can be set against the bandwidth of the same minutes (--read-probe).
+  bool read_probe = false;
   bool json = false;
   bool csv = false;
 };
@@ -150,14 +153,6 @@ long peak_rss_kib() {
   return u.ru_maxrss;
 }
 
-std::string cpu_model_name() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
 int run_bench_model(BenchOptions o, OutputFormat format) {
   if (!o.synthetic.empty()) {
     if (!o.model.model.empty()) fail_input("bench: give a MODEL or --synthetic, not both");
@@ -189,6 +184,9 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   if (!o.model.target.empty()) apply_target(*m.model, load_target(o.model.target));
   const ThroughputResult t = measure_throughput(*m.model, o.tp);
   const long rss = peak_rss_kib();
+  // The probe's array (1 GiB by default) is allocated only now, after the peak RSS is read.
+  std::optional<HostMeasurement> read;
+  if (o.read_probe) read = measure_read_bandwidth(o.host_probe.bytes, num_threads(), HostProbeOptions{}.repetitions);
   nlohmann::json j;
   j["model"] = m.model->path;
   j["synthetic"] = m.model->config.synthetic;
@@ -221,13 +219,20 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   j["kv_cache_bytes"] = t.kv_cache_bytes;
   j["prefill_GFLOP_s"] = t.prefill_gflop_s;
   j["peak_rss_bytes"] = uint64_t(rss) * 1024;
+  if (read) {
+    j["read_probe"] = {{"GB_s", read->rate}, {"bytes", o.host_probe.bytes}, {"threads", read->threads},
+                       {"repetitions", HostProbeOptions{}.repetitions}, {"isa", read->isa}};
+    j["decode_of_read_probe"] = t.decode_gb_s / read->rate;
+  }
   if (format == OutputFormat::Json) {
     fmt::print("{}\n", j.dump(2));
   } else if (format == OutputFormat::Csv) {
-    fmt::print("model,recipe,threads,isa,prompt,gen,prefill_tok_s,decode_tok_s,ttft_s,weight_bytes,decode_GB_s,peak_rss_bytes\n");
-    fmt::print("{},{},{},{},{},{},{:.4f},{:.4f},{:.4f},{},{:.4f},{}\n", m.model->path, scheme, num_threads(),
+    fmt::print("model,recipe,threads,isa,prompt,gen,prefill_tok_s,decode_tok_s,ttft_s,weight_bytes,decode_GB_s,peak_rss_bytes,"
+               "read_probe_GB_s,decode_of_read_probe\n");
+    fmt::print("{},{},{},{},{},{},{:.4f},{:.4f},{:.4f},{},{:.4f},{},{},{}\n", m.model->path, scheme, num_threads(),
                isa_name(active_isa()), o.tp.prompt, o.tp.gen, t.prefill_tok_s.median(), t.decode_tok_s.median(),
-               t.ttft_s.median(), t.weight_bytes, t.decode_gb_s, uint64_t(rss) * 1024);
+               t.ttft_s.median(), t.weight_bytes, t.decode_gb_s, uint64_t(rss) * 1024,
+               read ? fmt::format("{:.4f}", read->rate) : "", read ? fmt::format("{:.4f}", t.decode_gb_s / read->rate) : "");
   } else {
     fmt::print("model        {}{}\n", m.model->path, m.model->config.synthetic ? "  (SYNTHETIC weights)" : "");
     fmt::print("weights      {} ({:.1f} MiB; {:.1f} MiB streamed per decoded token), recipe {}\n", t.weight_bytes,
@@ -242,6 +247,10 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
                o.tp.gen, t.decode_tok_s.median(), t.decode_tok_s.min(), t.decode_tok_s.max(), t.decode_gb_s);
     fmt::print("peak RSS     {:.1f} MiB ({} repetitions after {} warm-up)\n", double(rss) / 1024.0, o.tp.repetitions,
                o.tp.warmup);
+    if (read)
+      fmt::print("read BW      {:.2f} GB/s measured after the runs ({} MiB, {} threads, best of {}): decode at {:.0f}% of it\n",
+                 read->rate, o.host_probe.bytes >> 20, read->threads, HostProbeOptions{}.repetitions,
+                 100.0 * t.decode_gb_s / read->rate);
   }
   return 0;
 }
@@ -271,6 +280,9 @@ std::function<int()> setup_bench(CLI::App& app) {
   app.add_option("--synthetic", o->synthetic, "time a synthetic checkpoint of this preset (written once to the temp dir)");
   app.add_option("--recipe", o->recipe, "quantize in memory first by this recipe (calibration-free methods)");
   add_target_option(app, o->model);
+  app.add_flag("--read-probe", o->read_probe,
+               "after timing a model, measure the read bandwidth beside it (--host-bytes, default 1 GiB, allocated "
+               "after peak RSS is read) and give decode's GB/s as a fraction of it");
   app.add_option("-p,--prompt", o->tp.prompt, "prefill tokens (default 512)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-n,--gen", o->tp.gen, "decoded tokens (default 128)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads of the 'all threads' figures (default: all)")

@@ -172,6 +172,34 @@ int64_t calibrate(double seconds, const Run& run) {
   }
 }
 
+
+// The read array's values, first touched by the same static split the all-thread probes use.
+void fill_read_pattern(float* x, int64_t n, int threads) {
+#pragma omp parallel num_threads(threads)
+  {
+    const auto [b, e] = chunk(n, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t i = b; i < e; ++i) x[i] = pattern(i);
+  }
+}
+
+// The read probe on a filled array: x[0 .. n) summed by `threads` threads (static split), best of reps;
+// the sum is checked against the pattern's closed form.
+HostMeasurement read_probe(const float* x, int64_t n, int threads, int reps, Isa isa) {
+  std::vector<double> sums(static_cast<size_t>(threads), 0.0);
+  const Timing tm = time_best(threads, reps, [&](int t, int nt) {
+    const auto [b, e] = chunk(n, t, nt);
+    int64_t elements = 0;
+    sums[size_t(t)] = probe_read_sum(isa, x + b, e - b, &elements);
+    return elements;
+  });
+  double total = 0;
+  for (int t = 0; t < tm.threads; ++t) total += sums[size_t(t)];
+  g_sink = g_sink + total;
+  const double expected_sum = pattern_sum(n);
+  const bool ok = total == expected_sum && tm.work == n;
+  if (!ok) fail_internal("host probe: read sum {} over {} elements, expected {} over {}", total, tm.work, expected_sum, n);
+  return make("read", std::string(isa_name(isa)), tm, double(sizeof(float)), "GB/s", "bytes", 0, ok);
+}
 }  // namespace
 
 // ---- kernels -------------------------------------------------------------------------------------
@@ -304,6 +332,18 @@ std::vector<std::string> cpu_feature_names() {
 
 // ---- the whole probe -----------------------------------------------------------------------------
 
+HostMeasurement measure_read_bandwidth(uint64_t bytes, int threads, int repetitions) {
+  if (bytes < 4096) fail_input("read probe: {} bytes is below the minimum of 4096", bytes);
+  if (repetitions < 1) fail_input("read probe: repetitions must be >= 1, got {}", repetitions);
+  const int nt = threads > 0 ? threads : num_threads();
+  const int64_t n = int64_t(bytes / sizeof(float));
+  std::unique_ptr<float, FreeDeleter> buf(
+      static_cast<float*>(std::aligned_alloc(4096, (size_t(n) * sizeof(float) + 4095) / 4096 * 4096)));
+  if (!buf) fail_input("read probe: cannot allocate {} bytes", bytes);
+  fill_read_pattern(buf.get(), n, nt);
+  return read_probe(buf.get(), n, nt, repetitions, active_isa());
+}
+
 HostReport run_host_probe(const HostProbeOptions& o) {
   if (o.bytes < 4096) fail_input("host probe: --host-bytes {} is below the minimum of 4096", o.bytes);
   if (o.repetitions < 1) fail_input("host probe: repetitions must be >= 1, got {}", o.repetitions);
@@ -334,29 +374,8 @@ HostReport run_host_probe(const HostProbeOptions& o) {
       static_cast<float*>(std::aligned_alloc(4096, (size_t(n) * sizeof(float) + 4095) / 4096 * 4096)));
   if (!buf) fail_input("host probe: cannot allocate {} bytes (--host-bytes)", rep.bytes);
   float* x = buf.get();
-  // First touch by the same static split the all-thread probes use.
-#pragma omp parallel num_threads(all)
-  {
-    const auto [b, e] = chunk(n, omp_get_thread_num(), omp_get_num_threads());
-    for (int64_t i = b; i < e; ++i) x[i] = pattern(i);
-  }
-  const double expected_sum = pattern_sum(n);
-
-  for (int threads : thread_counts) {
-    std::vector<double> sums(static_cast<size_t>(threads), 0.0);
-    const Timing tm = time_best(threads, reps, [&](int t, int nt) {
-      const auto [b, e] = chunk(n, t, nt);
-      int64_t elements = 0;
-      sums[size_t(t)] = probe_read_sum(mem_isa, x + b, e - b, &elements);
-      return elements;
-    });
-    double total = 0;
-    for (int t = 0; t < tm.threads; ++t) total += sums[size_t(t)];
-    g_sink = g_sink + total;
-    const bool ok = total == expected_sum && tm.work == n;
-    if (!ok) fail_internal("host probe: read sum {} over {} elements, expected {} over {}", total, tm.work, expected_sum, n);
-    rep.results.push_back(make("read", mem_isa_name, tm, double(sizeof(float)), "GB/s", "bytes", 0, ok));
-  }
+  fill_read_pattern(x, n, all);
+  for (int threads : thread_counts) rep.results.push_back(read_probe(x, n, threads, reps, mem_isa));
 
   const int64_t n3 = n / 3 / 16 * 16;
   rep.triad_array_bytes = uint64_t(n3) * sizeof(float);

@@ -116,6 +116,12 @@ struct HostReport {
 // match its reference.
 HostReport run_host_probe(const HostProbeOptions& options);
 
+// The read probe alone (as run_host_probe's "all threads" read figure): `bytes` of fp32 summed by
+// `threads` threads (0: num_threads()) on the active ISA, best of `repetitions`. Allocates, first-touches
+// and frees its own array, so a caller can measure the bandwidth beside a run of its own (bench does,
+// right after a model's decode: this VM's bandwidth moves by 10-25% within minutes).
+HostMeasurement measure_read_bandwidth(uint64_t bytes, int threads, int repetitions);
+
 // "model name" from /proc/cpuinfo ("unknown" when absent).
 std::string cpu_model_name();
 // Largest data/unified cache size from /sys (0 when unknown).

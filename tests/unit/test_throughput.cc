@@ -52,6 +52,33 @@ TEST(Throughput, BenchCommandReportsJson) {
   EXPECT_EQ(j["gemm_blocking"]["avx2_chunks_per_pass"].template get<int64_t>(), gemm_blocking().chunks_per_pass_avx2);
   EXPECT_EQ(j["gemm_blocking"]["lane_steps_per_pass"].template get<int64_t>(), gemm_blocking().lane_steps_per_pass);
   EXPECT_EQ(test::run_cli("bench").exit_code, 2);  // neither a model nor --host
+  EXPECT_FALSE(j.contains("read_probe"));         // only with --read-probe
+}
+
+// --read-probe: the read bandwidth measured after the runs, and decode's GB/s as a fraction of it.
+TEST(Throughput, BenchReadProbeBesideTheRuns) {
+  const auto r = test::run_cli("bench " + test::data_path("stories260K.bin") +
+                               " -p 8 -n 4 -r 1 -t 2 --json --read-probe --host-bytes 8MiB");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  ASSERT_TRUE(j.contains("read_probe"));
+  EXPECT_EQ(j["read_probe"]["bytes"].template get<uint64_t>(), uint64_t(8) << 20);
+  EXPECT_EQ(j["read_probe"]["threads"].template get<int>(), 2);
+  const double read = j["read_probe"]["GB_s"].template get<double>();
+  EXPECT_GT(read, 0);
+  EXPECT_DOUBLE_EQ(j["decode_of_read_probe"].template get<double>(), j["decode_GB_s"].template get<double>() / read);
+  // The table prints the same figure; CSV has it in its last two columns.
+  const auto t = test::run_cli("bench " + test::data_path("stories260K.bin") + " -p 4 -n 2 -r 1 --read-probe --host-bytes 1MiB");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("read BW"), std::string::npos) << t.out;
+  const auto c = test::run_cli("bench " + test::data_path("stories260K.bin") + " -p 4 -n 2 -r 1 --csv");
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find("peak_rss_bytes,read_probe_GB_s,decode_of_read_probe\n"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find(",,\n"), std::string::npos) << c.out;  // not measured: both empty
+  // An array below the probe's minimum is bad input, named.
+  const auto bad = test::run_cli("bench " + test::data_path("stories260K.bin") + " -p 4 -n 2 -r 1 --read-probe --host-bytes 100");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("read probe"), std::string::npos) << bad.err;
 }
 
 }  // namespace
