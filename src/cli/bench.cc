@@ -264,7 +264,8 @@ int run_bench(const BenchOptions& o) {
 
 std::function<int()> setup_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  app.add_flag("--host", o->host, "measure this machine's roofline: memory bandwidth, peak fp32 FMA and int8 rates");
+  auto* host =
+      app.add_flag("--host", o->host, "measure this machine's roofline: memory bandwidth, peak fp32 FMA and int8 rates");
   app.add_option("--host-bytes", o->host_probe.bytes,
                  "bytes of the read array; triad uses 3 arrays of a third each (default 1 GiB; e.g. 2GiB)")
       ->transform(CLI::AsSizeValue(true));
@@ -280,13 +281,14 @@ std::function<int()> setup_bench(CLI::App& app) {
   app.add_option("--synthetic", o->synthetic, "time a synthetic checkpoint of this preset (written once to the temp dir)");
   app.add_option("--recipe", o->recipe, "quantize in memory first by this recipe (calibration-free methods)");
   add_target_option(app, o->model);
-  app.add_flag("--read-probe", o->read_probe,
-               "after timing a model, measure the read bandwidth beside it (--host-bytes, default 1 GiB, allocated "
-               "after peak RSS is read) and give decode's GB/s as a fraction of it");
+  auto* read_probe = app.add_flag("--read-probe", o->read_probe,
+                                  "after timing a model, measure the read bandwidth beside it (--host-bytes, default "
+                                  "1 GiB, allocated after peak RSS is read) and give decode's GB/s as a fraction of it");
   app.add_option("-p,--prompt", o->tp.prompt, "prefill tokens (default 512)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-n,--gen", o->tp.gen, "decoded tokens (default 128)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads of the 'all threads' figures (default: all)")
       ->check(CLI::NonNegativeNumber);
+  read_probe->excludes(host);  // --host measures the read bandwidth itself
   auto* json = app.add_flag("--json", o->json, "print JSON");
   auto* csv = app.add_flag("--csv", o->csv, "print CSV");
   json->excludes(csv);

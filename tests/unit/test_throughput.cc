@@ -79,6 +79,7 @@ TEST(Throughput, BenchReadProbeBesideTheRuns) {
   const auto bad = test::run_cli("bench " + test::data_path("stories260K.bin") + " -p 4 -n 2 -r 1 --read-probe --host-bytes 100");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("read probe"), std::string::npos) << bad.err;
+  EXPECT_EQ(test::run_cli("bench --host --read-probe").exit_code, 2);  // --host runs the read probe itself
 }
 
 }  // namespace
