@@ -185,8 +185,10 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   const ThroughputResult t = measure_throughput(*m.model, o.tp);
   const long rss = peak_rss_kib();
   // The probe's array (1 GiB by default) is allocated only now, after the peak RSS is read.
+  constexpr int kReadProbeReps = HostProbeOptions{}.repetitions;  // as `bench --host`: best of 5
   std::optional<HostMeasurement> read;
-  if (o.read_probe) read = measure_read_bandwidth(o.host_probe.bytes, num_threads(), HostProbeOptions{}.repetitions);
+  if (o.read_probe) read = measure_read_bandwidth(o.host_probe.bytes, num_threads(), kReadProbeReps);
+  const double decode_of_read = read ? t.decode_gb_s / read->rate : 0.0;
   nlohmann::json j;
   j["model"] = m.model->path;
   j["synthetic"] = m.model->config.synthetic;
@@ -221,8 +223,8 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   j["peak_rss_bytes"] = uint64_t(rss) * 1024;
   if (read) {
     j["read_probe"] = {{"GB_s", read->rate}, {"bytes", o.host_probe.bytes}, {"threads", read->threads},
-                       {"repetitions", HostProbeOptions{}.repetitions}, {"isa", read->isa}};
-    j["decode_of_read_probe"] = t.decode_gb_s / read->rate;
+                       {"repetitions", kReadProbeReps}, {"isa", read->isa}};
+    j["decode_of_read_probe"] = decode_of_read;
   }
   if (format == OutputFormat::Json) {
     fmt::print("{}\n", j.dump(2));
@@ -232,7 +234,7 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
     fmt::print("{},{},{},{},{},{},{:.4f},{:.4f},{:.4f},{},{:.4f},{},{},{}\n", m.model->path, scheme, num_threads(),
                isa_name(active_isa()), o.tp.prompt, o.tp.gen, t.prefill_tok_s.median(), t.decode_tok_s.median(),
                t.ttft_s.median(), t.weight_bytes, t.decode_gb_s, uint64_t(rss) * 1024,
-               read ? fmt::format("{:.4f}", read->rate) : "", read ? fmt::format("{:.4f}", t.decode_gb_s / read->rate) : "");
+               read ? fmt::format("{:.4f}", read->rate) : "", read ? fmt::format("{:.4f}", decode_of_read) : "");
   } else {
     fmt::print("model        {}{}\n", m.model->path, m.model->config.synthetic ? "  (SYNTHETIC weights)" : "");
     fmt::print("weights      {} ({:.1f} MiB; {:.1f} MiB streamed per decoded token), recipe {}\n", t.weight_bytes,
@@ -249,8 +251,7 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
                o.tp.warmup);
     if (read)
       fmt::print("read BW      {:.2f} GB/s measured after the runs ({} MiB, {} threads, best of {}): decode at {:.0f}% of it\n",
-                 read->rate, o.host_probe.bytes >> 20, read->threads, HostProbeOptions{}.repetitions,
-                 100.0 * t.decode_gb_s / read->rate);
+                 read->rate, o.host_probe.bytes >> 20, read->threads, kReadProbeReps, 100.0 * decode_of_read);
   }
   return 0;
 }

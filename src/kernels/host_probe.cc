@@ -139,6 +139,14 @@ double pattern_sum(int64_t n) {  // each 128-element period sums to 0
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
+using ProbeArray = std::unique_ptr<float, FreeDeleter>;
+
+// The memory probes' array of n floats, page-aligned; `who` names the probe and its option in messages.
+ProbeArray allocate_probe_array(int64_t n, const char* who) {
+  ProbeArray a(static_cast<float*>(std::aligned_alloc(4096, (size_t(n) * sizeof(float) + 4095) / 4096 * 4096)));
+  if (!a) fail_input("{}: cannot allocate {} bytes", who, uint64_t(n) * sizeof(float));
+  return a;
+}
 
 HostMeasurement make(std::string probe, std::string isa, const Timing& tm, double work_scale, std::string unit,
                      std::string work_unit, int64_t iterations, bool verified) {
@@ -171,7 +179,6 @@ int64_t calibrate(double seconds, const Run& run) {
     iters *= 4;
   }
 }
-
 
 // The read array's values, first touched by the same static split the all-thread probes use.
 void fill_read_pattern(float* x, int64_t n, int threads) {
@@ -337,9 +344,7 @@ HostMeasurement measure_read_bandwidth(uint64_t bytes, int threads, int repetiti
   if (repetitions < 1) fail_input("read probe: repetitions must be >= 1, got {}", repetitions);
   const int nt = threads > 0 ? threads : num_threads();
   const int64_t n = int64_t(bytes / sizeof(float));
-  std::unique_ptr<float, FreeDeleter> buf(
-      static_cast<float*>(std::aligned_alloc(4096, (size_t(n) * sizeof(float) + 4095) / 4096 * 4096)));
-  if (!buf) fail_input("read probe: cannot allocate {} bytes", bytes);
+  const ProbeArray buf = allocate_probe_array(n, "read probe");
   fill_read_pattern(buf.get(), n, nt);
   return read_probe(buf.get(), n, nt, repetitions, active_isa());
 }
@@ -370,9 +375,7 @@ HostReport run_host_probe(const HostProbeOptions& o) {
   // ---- memory: one buffer; read sums all of it, triad uses three thirds of it ----
   const int64_t n = int64_t(o.bytes / sizeof(float));
   rep.bytes = uint64_t(n) * sizeof(float);
-  std::unique_ptr<float, FreeDeleter> buf(
-      static_cast<float*>(std::aligned_alloc(4096, (size_t(n) * sizeof(float) + 4095) / 4096 * 4096)));
-  if (!buf) fail_input("host probe: cannot allocate {} bytes (--host-bytes)", rep.bytes);
+  ProbeArray buf = allocate_probe_array(n, "host probe (--host-bytes)");
   float* x = buf.get();
   fill_read_pattern(x, n, all);
   for (int threads : thread_counts) rep.results.push_back(read_probe(x, n, threads, reps, mem_isa));
