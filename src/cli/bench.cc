@@ -134,11 +134,17 @@ void print_table(const HostReport& r) {
 }
 
 // The host roofline: every probe, printed in one format.
+// The read (and triad) arrays of `bytes` against the last-level cache of `llc` bytes (0: unknown): below
+// 8x, part of what the probes read comes from the cache, and the figure says more than memory can.
+void warn_if_array_fits_cache(uint64_t bytes, uint64_t llc) {
+  if (llc > 0 && bytes < 8 * llc)
+    fmt::print(stderr, "quantscope: warning: --host-bytes {} is less than 8x the {} byte last-level cache: "
+                       "bandwidth figures include cache hits\n", bytes, llc);
+}
+
 int run_bench_host(const HostProbeOptions& options, OutputFormat format) {
   const HostReport r = run_host_probe(options);
-  if (r.last_level_cache_bytes > 0 && r.bytes < 8 * r.last_level_cache_bytes)
-    fmt::print(stderr, "quantscope: warning: --host-bytes {} is less than 8x the {} byte last-level cache: "
-                       "bandwidth figures include cache hits\n", r.bytes, r.last_level_cache_bytes);
+  warn_if_array_fits_cache(r.bytes, r.last_level_cache_bytes);
   switch (format) {
     case OutputFormat::Json: print_json(r); break;
     case OutputFormat::Csv: print_csv(r); break;
@@ -187,7 +193,10 @@ int run_bench_model(BenchOptions o, OutputFormat format) {
   // The probe's array (1 GiB by default) is allocated only now, after the peak RSS is read.
   constexpr int kReadProbeReps = HostProbeOptions{}.repetitions;  // as `bench --host`: best of 5
   std::optional<HostMeasurement> read;
-  if (o.read_probe) read = measure_read_bandwidth(o.host_probe.bytes, num_threads(), kReadProbeReps);
+  if (o.read_probe) {
+    read = measure_read_bandwidth(o.host_probe.bytes, num_threads(), kReadProbeReps);
+    warn_if_array_fits_cache(o.host_probe.bytes, last_level_cache_bytes());
+  }
   const double decode_of_read = read ? t.decode_gb_s / read->rate : 0.0;
   nlohmann::json j;
   j["model"] = m.model->path;
