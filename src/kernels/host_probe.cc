@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include <unistd.h>
+
 #include "core/error.h"
 #include "core/parallel.h"
 
@@ -311,7 +313,13 @@ uint64_t last_level_cache_bytes() {
       best = bytes;
     }
   }
-  return best;
+  if (best > 0) return best;
+  // No cache directories in sysfs (some sandboxed VMs): the C library's own reading of CPUID.
+  for (const int name : {_SC_LEVEL4_CACHE_SIZE, _SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
+    const long bytes = sysconf(name);
+    if (bytes > 0) return uint64_t(bytes);
+  }
+  return 0;
 }
 
 std::vector<std::string> cpu_feature_names() {

@@ -124,7 +124,7 @@ HostMeasurement measure_read_bandwidth(uint64_t bytes, int threads, int repetiti
 
 // "model name" from /proc/cpuinfo ("unknown" when absent).
 std::string cpu_model_name();
-// Largest data/unified cache size from /sys (0 when unknown).
+// Largest data/unified cache size from /sys, else from sysconf (glibc reads CPUID); 0 when unknown.
 uint64_t last_level_cache_bytes();
 std::vector<std::string> cpu_feature_names();
 
