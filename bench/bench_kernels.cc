@@ -6,10 +6,14 @@
 // last-level cache, the lm_head shape [153376, 1536] does not); items_per_second is multiply-adds x 2.
 // The decode shapes of 512 / 1024 rows fit one core's L2: the kernel's own ceiling, no memory in the
 // way. Where a kernel's L2 rate with 1 thread is no higher than its rate on the lm_head shape, decode
-// is bound by its arithmetic, not by memory. On the 2-core Xeon VM of performance.md, 1 thread: 4-bit
-// g128 codes 14.0-14.2 GiB/s in L2 vs 12.8-13.3 on the lm_head shape (54 G items/s, as bf16 in L2: 59;
-// both spend 3 port-0/5 operations per 16 multiply-adds); 8-bit per channel 23.8-24.4 and bf16 55 GiB/s
-// in L2, so those two are memory-bound once 2 threads share the bus.
+// is bound by its arithmetic, not by memory. On the 2-core Xeon VM of performance-intel-xeon-vm.md,
+// 1 thread: 4-bit g128 codes 14.0-14.2 GiB/s in L2 vs 12.8-13.3 on the lm_head shape (54 G items/s, as
+// bf16 in L2: 59; both spend 3 port-0/5 operations per 16 multiply-adds); 8-bit per channel 23.8-24.4
+// and bf16 55 GiB/s in L2, so those two are memory-bound once 2 threads share the bus. On the 2-core
+// AMD EPYC VM of performance.md (1 MiB L2, so only the 4-bit [1024, 1536] shape is in L2), 1 thread:
+// 4-bit g128 22.7 GiB/s in L2 (87 G items/s) vs 20.7 on the lm_head shape, 2 threads 34-40 GiB/s where
+// its read probe gives 36-66 GB/s: the host 4-bit decode is bound by its arithmetic there too; the VNNI
+// tiles of Q4_0 (llamacpp-cpu) 66 GiB/s in cache and 62 on the lm_head shape with 2 threads.
 //   quantscope_bench_kernels [--benchmark_filter=REGEX] [--benchmark_min_time=0.5] [--threads=N via QUANTSCOPE_THREADS]
 #include <benchmark/benchmark.h>
 

@@ -10,7 +10,8 @@
 # binary (built by you from llama.cpp; no build scripts of other projects live here), in llama-bench with
 # the same prompt/generation lengths and threads.
 # LLAMA_BUILD (optional) says how that binary was built (the cmake line); the report prints it.
-# Usage: [LLAMA_BENCH=/path/llama-bench [LLAMA_BUILD='cmake ...']] scripts/bench_performance.sh [WORKDIR]   (~6 GB disk)
+# Usage: [LLAMA_BENCH=/path/llama-bench [LLAMA_BUILD='cmake ...'] [QS_PAIR_ROUNDS=3]] scripts/bench_performance.sh [WORKDIR]
+#   (~6 GB disk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qs=build/src/quantscope
@@ -57,6 +58,25 @@ for t in f16 q8_0 q4_0; do
       >"$work/perf/llama-gguf-$t.json"
   fi
 done
+# Alternated rounds (goal 3 on a VM whose speed moves by up to 2x within minutes): each round runs
+# quantscope (both numerics) and llama-bench on one file back to back, one repetition each, so every
+# round's ratio compares runs seconds apart; the table gives each round's ratio and their median.
+rounds=${QS_PAIR_ROUNDS:-3}
+if [ -n "${LLAMA_BENCH:-}" ] && [ "$rounds" -gt 0 ]; then
+  pairs=$work/perf/pairs
+  mkdir -p "$pairs"
+  rm -f "$pairs"/*.json
+  for r in $(seq 1 "$rounds"); do
+    for t in f16 q8_0 q4_0; do
+      echo "alternated round $r/$rounds $t..." >&2
+      $qs bench "$work/$t.gguf" -p "$prompt" -n "$gen" -r 1 -t "$threads" --json >"$pairs/$t-host-$r.json"
+      "$LLAMA_BENCH" -m "$work/$t.gguf" -p "$prompt" -n "$gen" -d "0,$prompt" -r 1 -t "$threads" -o json \
+        >"$pairs/$t-llama-$r.json"
+      [ $t = f16 ] || $qs bench "$work/$t.gguf" --target llamacpp-cpu -p "$prompt" -n "$gen" -r 1 -t "$threads" \
+        --json >"$pairs/$t-llamacpp-$r.json"
+    done
+  done
+fi
 echo "host roofline again..." >&2  # the table takes each probe's better figure (bandwidth moves on a VM)
 $qs bench --host -t "$threads" --json >"$work/perf/host-end.json"
 /usr/bin/python3 scripts/make_performance_table.py "$work/perf" >docs/results/performance.md

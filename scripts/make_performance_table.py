@@ -6,6 +6,7 @@ Every speed is printed next to its fraction of the roofline measured in the same
 all-threads read bandwidth, prefill against the all-threads fp32 FMA peak (the arithmetic every path here
 uses: weights are dequantized to fp32 in registers or panels)."""
 import json
+import statistics
 import pathlib
 import sys
 
@@ -33,11 +34,61 @@ def llama_bench_rows(d, depth):
         if not f.exists():
             continue
         recs = json.loads(f.read_text())
-        pre = next((r for r in recs if r["n_gen"] == 0 and r.get("n_depth", 0) == 0), None)
-        dec = next((r for r in recs if r["n_prompt"] == 0 and r.get("n_depth", 0) == depth), None)
+        pre, dec = llama_pick(recs, depth)
         dec0 = next((r for r in recs if r["n_prompt"] == 0 and r.get("n_depth", 0) == 0), None)
         out[t] = (pre, dec, dec0, recs[0])
     return out
+
+
+def llama_pick(recs, depth):
+    """(prefill at depth 0, decode at `depth`) records of one llama-bench JSON, as llama_bench_rows picks."""
+    pre = next((r for r in recs if r["n_gen"] == 0 and r.get("n_depth", 0) == 0), None)
+    dec = next((r for r in recs if r["n_prompt"] == 0 and r.get("n_depth", 0) == depth), None)
+    return pre, dec
+
+
+def ratios_cell(values):
+    """Each round's ratio in order, then their median: '1.10 / 0.95 / 1.20 (median 1.10)'."""
+    if not values:
+        return "-"
+    return " / ".join(f"{v:.2f}" for v in values) + f" (median {statistics.median(values):.2f})"
+
+
+def alternated_rounds(d, depth):
+    """perf/pairs/: rounds of quantscope (host, llamacpp-cpu) and llama-bench run back to back on one file,
+    one repetition each (scripts/bench_performance.sh); each round's ratio compares runs seconds apart."""
+    pairs = d / "pairs"
+    if not pairs.is_dir():
+        return
+    rounds = sorted({int(f.stem.rsplit("-", 1)[1]) for f in pairs.glob("*-llama-*.json")})
+    if not rounds:
+        return
+    print()
+    print(f"### Alternated rounds ({len(rounds)})")
+    print()
+    print("This VM's speed moves by up to 2x within minutes (the same binary decoded Q4_0 at 18 and at 47 tok/s "
+          "within one hour), so the table above, whose runs are minutes apart, can set a fast minute against a "
+          "slow one. Here each round runs quantscope and llama-bench on one file back to back, one repetition "
+          "each (after each tool's warm-up), and the ratio is taken within the round: quantscope / llama.cpp, "
+          f"prefill at depth 0, decode at depth {depth}.")
+    print()
+    print("| file | quantscope numerics | prefill ratio per round | decode ratio per round |")
+    print("|---|---|---|---|")
+    for t in GGUF_TYPES:
+        for kind, numerics in (("host", "host (fp32 activations)"), ("llamacpp", "llamacpp-cpu")):
+            pre_r, dec_r = [], []
+            for r in rounds:
+                ours_f, llama_f = pairs / f"{t}-{kind}-{r}.json", pairs / f"{t}-llama-{r}.json"
+                if not ours_f.exists() or not llama_f.exists():
+                    continue
+                q = json.loads(ours_f.read_text())
+                pre, dec = llama_pick(json.loads(llama_f.read_text()), depth)
+                if pre:
+                    pre_r.append(q["prefill_tok_s"]["median"] / pre["avg_ts"])
+                if dec:
+                    dec_r.append(q["decode_tok_s"]["median"] / dec["avg_ts"])
+            if pre_r or dec_r:
+                print(f"| {t}.gguf | {numerics} | {ratios_cell(pre_r)} | {ratios_cell(dec_r)} |")
 
 
 def main():
@@ -171,6 +222,7 @@ def main():
                 print(f"| {t}.gguf | {numerics} | {qp:.2f} | {lp} | {rp} | {qd:.2f} | {ld} | {rd} | {ld0} |")
         print()
         print("    llama-bench -m WORKDIR/TYPE.gguf -p P -n N -d 0,P -r R -t THREADS -o json")
+        alternated_rounds(d, depth)
     print()
     print("Commands (WORKDIR as in the script):")
     print()
