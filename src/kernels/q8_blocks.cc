@@ -54,24 +54,32 @@ Q8TiledWeights pack_q8_weights(const PackedCodesMatrix& w, const float* scales) 
   else t.scales_f32.assign(size_t(tb * kQ8TileRows), 0.0f);
   if (one_zero) t.zero = int32_t(w.zeros ? w.zeros[0] : w.zero);
   else t.zeros.assign(size_t(tb * kQ8TileRows), 0);
-  for (int64_t j = 0; j < w.rows; ++j) {
-    const int64_t tile = j / kQ8TileRows, r = j % kQ8TileRows;
-    for (int64_t b = 0; b < t.blocks; ++b) {
-      const int64_t g = std::min(b, w.groups - 1);
-      const int64_t idx = tile_block_index(t, tile, b);
-      const size_t at = size_t(idx * kQ8TileRows + r);
-      if (f16) t.scales_f16[at] = f32_to_f16(scales[w.param_index(j, g)]);
-      else t.scales_f32[at] = scales[w.param_index(j, g)];
-      if (!one_zero) t.zeros[at] = int16_t(w.group_zero(j, g));
-      uint8_t* dst = t.codes.data() + idx * t.block_bytes();
-      for (int64_t c = 0; c < kQ8Block && b * kQ8Block + c < w.cols; ++c) {
-        int64_t byte;
-        int shift;
-        code_position(t.nibbles, r, c, &byte, &shift);
-        dst[byte] = uint8_t(dst[byte] | (packed_code(w, j, b * kQ8Block + c) << shift));
-      }
-    }
-  }
+  // One row tile per work item: a tile's codes, scales and zero points come from its own rows only, so
+  // the tiles fill in parallel (a 1B model's Q4_0 matrices took seconds on one thread at load).
+  parallel_for(
+      0, t.row_tiles,
+      [&](int64_t tile) {
+        const int64_t j_end = std::min(w.rows, (tile + 1) * kQ8TileRows);
+        for (int64_t j = tile * kQ8TileRows; j < j_end; ++j) {
+          const int64_t r = j - tile * kQ8TileRows;
+          for (int64_t b = 0; b < t.blocks; ++b) {
+            const int64_t g = std::min(b, w.groups - 1);
+            const int64_t idx = tile_block_index(t, tile, b);
+            const size_t at = size_t(idx * kQ8TileRows + r);
+            if (f16) t.scales_f16[at] = f32_to_f16(scales[w.param_index(j, g)]);
+            else t.scales_f32[at] = scales[w.param_index(j, g)];
+            if (!one_zero) t.zeros[at] = int16_t(w.group_zero(j, g));
+            uint8_t* dst = t.codes.data() + idx * t.block_bytes();
+            for (int64_t c = 0; c < kQ8Block && b * kQ8Block + c < w.cols; ++c) {
+              int64_t byte;
+              int shift;
+              code_position(t.nibbles, r, c, &byte, &shift);
+              dst[byte] = uint8_t(dst[byte] | (packed_code(w, j, b * kQ8Block + c) << shift));
+            }
+          }
+        }
+      },
+      kQ8TileRows * w.cols * 8);
   return t;
 }
 
