@@ -4,6 +4,7 @@
 // tile or block, m = 1..5 activation rows, bias or none, every ISA this CPU has, 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -147,6 +148,29 @@ TEST_F(Q8Blocks, CompactScalesAndZerosGiveTheSameBits) {
     std::vector<float> y(size_t(3 * 33));
     gemm_q8_blocks(x.view(3), t, nullptr, y.data());
     expect_bits_equal(y, want, std::string(isa_name(isa)));
+  }
+}
+
+// pack_q8_weights fills row tiles in parallel: a matrix large enough to be split (1000 rows: 63 tiles,
+// the last one partial; asymmetric, so per-block zero points are written too) packs to the same bytes
+// on 1 and 2 threads, and the product still equals the definition.
+TEST_F(Q8Blocks, PackingIsTheSameOnAnyThreadCount) {
+  for (int bits : {4, 8}) {
+    const test::RandomPacked p(bits, 1000, 256, kQ8Block, false, false, uint64_t(bits));
+    set_num_threads(1);
+    const Q8TiledWeights one = pack_q8_weights(p.w, p.w.scales);
+    set_num_threads(2);
+    ASSERT_GT(threads_for(one.row_tiles, kQ8TileRows * 256 * 8), 1) << "the packing must really be split";
+    const Q8TiledWeights two = pack_q8_weights(p.w, p.w.scales);
+    EXPECT_TRUE(std::equal(one.codes.begin(), one.codes.end(), two.codes.begin(), two.codes.end())) << bits;
+    EXPECT_EQ(one.scales_f32, two.scales_f32) << bits;
+    EXPECT_EQ(one.scales_f16, two.scales_f16) << bits;
+    EXPECT_FALSE(one.zeros.empty());
+    EXPECT_EQ(one.zeros, two.zeros) << bits;
+    const RandomQ8Rows x(1, 256, 9);
+    std::vector<float> y(1000);
+    gemm_q8_blocks(x.view(1), two, nullptr, y.data());
+    expect_bits_equal(y, definition(p, x, 1, nullptr), "bits " + std::to_string(bits));
   }
 }
 
