@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 
 namespace quantscope {
 
@@ -42,6 +43,31 @@ void parallel_for_uneven(int64_t begin, int64_t end, const std::function<void(in
   }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
   for (int64_t i = begin; i < end; ++i) fn(i);
+}
+
+void parallel_ranges_guided(int64_t n, int64_t unit, const std::function<void(int64_t, int64_t)>& fn,
+                            int64_t cost_per_item) {
+  if (n <= 0) return;
+  const int nt = threads_for(n, cost_per_item);
+  if (nt <= 1) {
+    fn(0, n);
+    return;
+  }
+  unit = std::max<int64_t>(1, unit);
+  // The next range starts at `next`; a thread takes 1/nt of what is left, in whole units (the last
+  // range ends at n), so the first ranges are long streams and the last ones a unit each.
+  std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+  for (;;) {
+    int64_t b = next.load(std::memory_order_relaxed), e = 0;
+    do {
+      if (b >= n) break;
+      const int64_t units_left = (n - b + unit - 1) / unit;
+      e = std::min(n, b + std::max<int64_t>(1, units_left / nt) * unit);
+    } while (!next.compare_exchange_weak(b, e, std::memory_order_relaxed));
+    if (b >= n) break;
+    fn(b, e);
+  }
 }
 
 void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn, int64_t cost_per_item) {

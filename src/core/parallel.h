@@ -1,4 +1,5 @@
-// Static-partition parallel loops (OpenMP underneath). Work item i is always computed whole by one
+// Parallel loops (OpenMP underneath): static splits, and dynamic or guided hand-outs where threads run
+// at unequal speeds or items cost unequal amounts. Work item i is always computed whole by one
 // thread with the same arithmetic, so results never depend on the thread count.
 #pragma once
 
@@ -21,6 +22,14 @@ void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t)>
 // so results stay independent of the thread count; only the load balance changes.
 void parallel_for_uneven(int64_t begin, int64_t end, const std::function<void(int64_t)>& fn,
                          int64_t cost_per_item = 1 << 16);
+
+// Calls fn(begin, end) over ranges that cover [0, n) once, in units of `unit` items handed out guided:
+// each free thread takes a share of what is left (large ranges first, small ones last), so a thread
+// that runs slower (a busy virtual CPU) ends up with less work instead of holding the others at the
+// join. Each range is one forward stream, so a streaming kernel restarts its prefetch only a few
+// times per thread. As with the other loops, which thread computes an item never changes its value.
+void parallel_ranges_guided(int64_t n, int64_t unit, const std::function<void(int64_t, int64_t)>& fn,
+                            int64_t cost_per_item = 1 << 16);
 
 // Calls fn(thread_index, begin, end) once per thread over a static split of [0, n).
 void parallel_blocks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn, int64_t cost_per_item = 1 << 16);

@@ -1,5 +1,6 @@
 #include "kernels/gemv.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
@@ -11,10 +12,12 @@ namespace quantscope {
 
 namespace {
 
-// Static split of the output rows over threads; each row is computed whole by one thread.
+// Ranges of output rows handed out guided (core/parallel.h: long ranges first, so a virtual CPU that
+// runs slower takes less); each row is computed whole by one thread.
 template <typename RowsFn>
 void split_rows(int64_t n, int64_t m, int64_t k, const RowsFn& rows) {
-  parallel_blocks(n, [&](int, int64_t j0, int64_t j1) { rows(j0, j1); }, 2 * m * k + 4 * k);
+  parallel_ranges_guided(n, std::max<int64_t>(4, n / 64), [&](int64_t j0, int64_t j1) { rows(j0, j1); },
+                         2 * m * k + 4 * k);
 }
 
 void add_bias(int64_t m, int64_t n, const float* bias, float* y) {

@@ -5,7 +5,7 @@
 //
 // Each y[i, j] has exactly the arithmetic of dot_f32(x[i], row_j) (dot.h), row_j being the fp32 row
 // (widened, or dequantized as (code - zero) * scale): bit-identical to matmul()'s GEMM path, to the
-// scalar reference, on every ISA and for any thread count (static split over output rows).
+// scalar reference, on every ISA and for any thread count (each output row computed whole by one thread; core/parallel.h).
 #pragma once
 
 #include <cstdint>

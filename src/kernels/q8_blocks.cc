@@ -136,8 +136,14 @@ void gemm_q8_blocks(const Q8Rows& x, const Q8TiledWeights& w, const float* bias,
   if (kernel == "scalar") return gemm_q8_blocks_scalar(x, w, bias, y);
   const auto run = kernel == "vnni" ? detail::gemm_q8_blocks_vnni : detail::gemm_q8_blocks_avx2;
   // One row tile is the unit of work: 16 x cols codes, read once and used for every activation row.
-  parallel_blocks(w.row_tiles, [&](int, int64_t t0, int64_t t1) { run(x, w, bias, t0, t1, y); },
-                  x.m * kQ8TileRows * w.cols);
+  // Ranges of tiles are handed out guided, not split evenly: on the AMD EPYC VM of performance.md one
+  // virtual CPU ran the same tiles 5-30% slower than the other, and an even split kept the faster one
+  // waiting at every matmul's join. The 183 Q4_0 matrices of a decode step in a row (650 MB, 2
+  // threads, variants alternated in one process, a scratch program): even split 16.6-22.0 ms, guided
+  // with each range's first lines prefetched (q8_blocks_vnni.cc) 16.3-19.7 ms; at 8 bits (1.24 GB)
+  // 28.4-32.3 -> 27.0-30.7 ms.
+  parallel_ranges_guided(w.row_tiles, std::max<int64_t>(1, w.row_tiles / 64),
+                         [&](int64_t t0, int64_t t1) { run(x, w, bias, t0, t1, y); }, x.m * kQ8TileRows * w.cols);
 }
 
 }  // namespace quantscope

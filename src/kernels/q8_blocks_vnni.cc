@@ -92,6 +92,13 @@ void tile_rows(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, int6
 }  // namespace
 
 void gemm_q8_blocks_vnni(const Q8Rows& x, const Q8TiledWeights& w, const float* bias, int64_t t0, int64_t t1, float* y) {
+  // tile_rows asks for the codes kPrefetchBytes ahead of the block it reads: the range's first
+  // kPrefetchBytes are asked for here, so a range does not start on demand misses.
+  if (t0 < t1) {
+    const uint8_t* first = w.codes.data() + t0 * w.blocks * w.block_bytes();
+    const int64_t ahead = std::min<int64_t>(kPrefetchBytes, (t1 - t0) * w.blocks * w.block_bytes());
+    for (int64_t line = 0; line < ahead; line += 64) _mm_prefetch(reinterpret_cast<const char*>(first + line), _MM_HINT_T0);
+  }
   for (int64_t t = t0; t < t1; ++t) {
     int64_t i = 0;
     for (; i + 4 <= x.m; i += 4) tile_rows<4>(x, w, bias, t, i, y);
