@@ -7,15 +7,12 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "isa_fixture.h"
 
 namespace quantscope {
 namespace {
 
-class Parallel : public ::testing::Test {
- protected:
-  void TearDown() override { set_num_threads(saved_); }
-  int saved_ = num_threads();
-};
+class Parallel : public test::IsaAndThreadsRestored {};
 
 // Ranges handed out guided tile [0, n) with no gap or overlap; each starts on a unit boundary and is
 // whole units long but for the one ending at n; with more than one thread and enough work the first
